@@ -1,0 +1,164 @@
+"""Command line: ``python -m dynloss_lib spiral ...``.
+
+Every option takes one value or a list, so one command can run a grid::
+
+  python -m dynloss_lib spiral --width 100 --amplitude 1,70 --period 5000 \\
+      --steps 70000 --last-cycle-static --seeds 0-6 --json
+
+Bad arguments print one line naming the bad value and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Sequence
+
+
+def parse_int_list(text: str) -> list[int]:
+  """``"0-6"`` -> 0..6; ``"1,3,5"`` -> [1, 3, 5]; ranges and commas mix.
+
+  Examples:
+    >>> parse_int_list("0-2,5")
+    [0, 1, 2, 5]
+  """
+  values = []
+  for part in text.split(","):
+    part = part.strip()
+    try:
+      if "-" in part[1:]:
+        low, high = part.split("-", 1) if not part.startswith("-") else (part, "")
+        low, high = int(low), int(high)
+        if high < low:
+          raise ValueError
+        values.extend(range(low, high + 1))
+      else:
+        values.append(int(part))
+    except ValueError:
+      raise argparse.ArgumentTypeError(
+          f"expected integers or ranges like 0-6, got {part!r}") from None
+  return values
+
+
+def parse_float_list(text: str) -> list[float]:
+  """``"1,70"`` -> [1.0, 70.0].
+
+  Examples:
+    >>> parse_float_list("1, 2.5")
+    [1.0, 2.5]
+  """
+  try:
+    return [float(part) for part in text.split(",")]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") \
+        from None
+
+
+def _add_spiral_parser(subparsers):
+  parser = subparsers.add_parser(
+      "spiral", help="train the spiral MLP with full-batch gradient descent",
+      description="Train Dense(width)-ReLU-Dense(3) on the paper's spiral with full-batch "
+                  "GD on the dynamical cross-entropy. List-valued options run every "
+                  "combination (a grid).")
+  parser.add_argument("--width", type=parse_int_list, default=[100],
+                      help="hidden units, e.g. 100 or 100,1000 (default 100)")
+  parser.add_argument("--amplitude", type=parse_float_list, default=[70.0],
+                      help="amplitude A >= 1; 1 is the static loss (default 70)")
+  parser.add_argument("--period", type=parse_int_list, default=[5000],
+                      help="period T, a positive integer; cycles last T+1 steps (default 5000)")
+  parser.add_argument("--steps", type=int, default=70_000, help="GD steps (default 70000)")
+  parser.add_argument("--learning-rate", type=parse_float_list, default=[1.0],
+                      help="learning rate(s) (default 1)")
+  parser.add_argument("--seeds", type=parse_int_list, default=[0],
+                      help="initialisation seeds, e.g. 0-6 or 0,3 (default 0)")
+  parser.add_argument("--init", choices=["paper", "glorot"], default="paper",
+                      help="paper: N(0,1/fan_in) weights, zero biases (2021); glorot: the "
+                           "authors' 2022 update (default paper)")
+  parser.add_argument("--shape", choices=["triangle", "sine", "square"], default="triangle",
+                      help="shape of Gamma over a cycle (default triangle, the paper's)")
+  parser.add_argument("--start-mid", action="store_true",
+                      help="start the first cycle at its middle")
+  parser.add_argument("--last-cycle-static", action="store_true",
+                      help="train the last cycle with the static loss (the Fig. 4 run)")
+  parser.add_argument("--validation", action="store_true",
+                      help="also report accuracy on the held-out validation spiral")
+  parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                      help="parameter dtype (default float64, the paper's)")
+  parser.add_argument("--batch-size", type=int, default=None,
+                      help="runs vmapped together (default: 1 on CPU, 512 on GPU)")
+  parser.add_argument("--json", action="store_true",
+                      help="print one JSON object per run instead of a table")
+  parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+  parser.set_defaults(handler=_run_spiral_command)
+
+
+def _run_spiral_command(args) -> int:
+  from dynloss_lib.experiments import SpiralConfig, run_spiral_grid
+  if args.batch_size is not None and args.batch_size < 1:
+    raise ValueError(f"--batch-size must be >= 1, got batch_size={args.batch_size}")
+  configs = [
+      SpiralConfig(width=width, amplitude=amplitude, period=period, steps=args.steps,
+                   learning_rate=learning_rate, seed=seed, init=args.init, shape=args.shape,
+                   start_mid=args.start_mid, last_cycle_static=args.last_cycle_static,
+                   record_every=max(1, args.steps // 1000), validation=args.validation,
+                   dtype=args.dtype)
+      for width in args.width for amplitude in args.amplitude for period in args.period
+      for learning_rate in args.learning_rate for seed in args.seeds]
+  runs = run_spiral_grid(configs, batch_size=args.batch_size, progress=not args.no_progress,
+                         keep_params=False)
+  if not args.json:
+    header = f"{'width':>6} {'A':>7} {'T':>6} {'lr':>6} {'seed':>4} {'train acc':>9} " \
+             f"{'loss':>10} {'diverged':>9} {'seconds':>8}"
+    print(header)
+  for run in runs:
+    line = run.summary()
+    if args.json:
+      print(json.dumps(line), flush=True)
+    else:
+      c = run.config
+      diverged = "no" if run.diverged_step is None else f"@{run.diverged_step}"
+      print(f"{c.width:>6} {c.amplitude:>7g} {c.period:>6} {c.learning_rate:>6g} "
+            f"{c.seed:>4} {line['train_accuracy']:>9.4f} {line['static_loss']:>10.4g} "
+            f"{diverged:>9} {line['wall_seconds']:>8.2f}")
+  return 0
+
+
+_EXTRA_COMMANDS: list[Callable] = []
+
+
+def register_command(add_parser: Callable) -> Callable:
+  """Let other modules add subcommands: ``add_parser(subparsers)`` sets ``handler``."""
+  _EXTRA_COMMANDS.append(add_parser)
+  return add_parser
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+  """Report usage errors as one line (``error: ...``) and exit with status 2."""
+
+  def error(self, message):
+    self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = _OneLineErrors(
+      prog="python -m dynloss_lib",
+      description="Dynamical loss functions (Ruiz-Garcia et al., ICML 2021): experiments "
+                  "from the command line.")
+  subparsers = parser.add_subparsers(dest="command", required=True,
+                                     parser_class=_OneLineErrors)
+  _add_spiral_parser(subparsers)
+  for add_parser in _EXTRA_COMMANDS:
+    add_parser(subparsers)
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Entry point; returns the exit status."""
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  try:
+    return args.handler(args)
+  except ValueError as error:
+    print(f"error: {error}", file=sys.stderr)
+    return 2

@@ -1,0 +1,250 @@
+"""The spiral experiments: a configuration, one run, and a grid of runs.
+
+A :class:`SpiralConfig` names everything that determines a run (data, model,
+initialisation, schedule, optimiser, horizon), so it can key stored results.
+Runs that differ only in amplitude, period, learning rate, seed and the
+schedule's phase options share one compilation and are vmapped together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynloss_lib import data as data_lib
+from dynloss_lib import models, schedules, training
+
+DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
+
+
+@dataclasses.dataclass(frozen=True)
+class SpiralConfig:
+  """Everything that determines one spiral run.
+
+  Attributes:
+    width: hidden units (100: underparameterised, 1000: overparameterised).
+    amplitude: A >= 1 (1 is the static cross-entropy).
+    period: T, a positive integer; cycles last T + 1 steps.
+    steps: number of full-batch GD steps.
+    learning_rate: GD learning rate.
+    seed: seed of the parameter initialisation.
+    init: ``"paper"`` (the 2021 runs) or ``"glorot"`` (the 2022 notebook).
+    shape: ``"triangle"`` (the paper's), ``"sine"`` or ``"square"``.
+    start_mid: start the first cycle at its middle.
+    last_cycle_static: train the last cycle (from the first reset at or after
+      ``steps - period``) with the static loss, as the Fig. 4 run did.
+    record_every: record the history every this many steps.
+    validation: also record accuracy on :func:`dynloss_lib.data.spiral_validation`.
+    points_per_class, num_classes, revolutions, noise, data_seed: the data set.
+    dtype: ``"float64"`` (the paper's) or ``"float32"``.
+  """
+  width: int = 100
+  amplitude: float = 70.0
+  period: int = 5000
+  steps: int = 70_000
+  learning_rate: float = 1.0
+  seed: int = 0
+  init: str = "paper"
+  shape: str = "triangle"
+  start_mid: bool = False
+  last_cycle_static: bool = False
+  record_every: int = 1
+  validation: bool = False
+  points_per_class: int = 100
+  num_classes: int = 3
+  revolutions: float = 4
+  noise: float = 0.2
+  data_seed: int = 0
+  dtype: str = "float64"
+
+  def __post_init__(self):
+    schedules._check_common(self.amplitude, self.period, self.num_classes, None)
+    training._check_run_args(self.steps, self.record_every, self.learning_rate)
+    models._initializers(self.init)
+    if self.shape not in schedules.SHAPES:
+      raise ValueError(f"shape must be one of {schedules.SHAPES}, got shape={self.shape!r}")
+    if self.dtype not in DTYPES:
+      raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got dtype={self.dtype!r}")
+    if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+      raise ValueError(f"width must be a positive integer, got width={self.width!r}")
+    if not isinstance(self.seed, int) or self.seed < 0:
+      raise ValueError(f"seed must be an integer >= 0, got seed={self.seed!r}")
+
+  @property
+  def static_from(self) -> int:
+    """Step from which the loss is static (``steps`` if never within the run)."""
+    if self.last_cycle_static:
+      return schedules.last_cycle_start(self.steps, self.period, self.start_mid)
+    return self.steps + 1
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def replace(self, **changes) -> "SpiralConfig":
+    return dataclasses.replace(self, **changes)
+
+  def _static_key(self):
+    """Fields that force a separate compilation."""
+    return (self.width, self.steps, self.init, self.shape, self.record_every,
+            self.validation, self.points_per_class, self.num_classes, self.revolutions,
+            self.noise, self.data_seed, self.dtype)
+
+
+@dataclasses.dataclass
+class SpiralRun:
+  """One finished spiral run.
+
+  Attributes:
+    config: its :class:`SpiralConfig`.
+    record_steps: steps of the history records.
+    history: name -> array over records (see :class:`training.BatchResult`).
+    final: name -> float after the last step (``train_accuracy``, ``loss``,
+      ``static_loss``, and ``val_accuracy`` if validation was asked for).
+    diverged_step: step at which the run diverged, or None.
+    params: final parameters.
+    wall_seconds: this run's share of the batch's wall time.
+  """
+  config: SpiralConfig
+  record_steps: np.ndarray
+  history: dict[str, np.ndarray]
+  final: dict[str, float]
+  diverged_step: int | None
+  params: Any
+  wall_seconds: float
+
+  @property
+  def diverged(self) -> bool:
+    return self.diverged_step is not None
+
+  def summary(self) -> dict[str, Any]:
+    """A JSON-ready line: the configuration and the final numbers."""
+    return {"config": self.config.to_dict(), **{k: float(v) for k, v in self.final.items()},
+            "diverged": self.diverged, "diverged_step": self.diverged_step,
+            "wall_seconds": round(self.wall_seconds, 3)}
+
+
+def _spiral_weights(shape, num_classes):
+  return _WEIGHT_FNS.setdefault((shape, num_classes), lambda step, hyper: (
+      schedules.periodic_weights(step, hyper["amplitude"], hyper["period"], num_classes,
+                                 shape, hyper["phase_offset"], hyper["static_from"])))
+
+
+_WEIGHT_FNS: dict = {}
+
+
+def _spiral_apply(module):
+  return _APPLY_FNS.setdefault(module, module.apply)
+
+
+_APPLY_FNS: dict = {}
+
+
+def default_batch_size() -> int:
+  """Runs vmapped together: 1 on a CPU (vmap is no faster per run there), 512 otherwise."""
+  return 1 if jax.default_backend() == "cpu" else 512
+
+
+def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None = None,
+                    progress: bool = True, keep_params: bool = True) -> list[SpiralRun]:
+  """Run many spiral configurations, vmapping those that share a compilation.
+
+  Args:
+    configs: the runs.
+    batch_size: runs per vmapped batch (default :func:`default_batch_size`).
+    progress: show a progress bar per batch.
+    keep_params: keep each run's final parameters.
+
+  Returns:
+    One :class:`SpiralRun` per config, in order.
+  """
+  batch_size = batch_size or default_batch_size()
+  results: list[SpiralRun | None] = [None] * len(configs)
+  groups: dict = {}
+  for index, config in enumerate(configs):
+    groups.setdefault(config._static_key(), []).append(index)
+  for indices in groups.values():
+    for start in range(0, len(indices), batch_size):
+      batch = [configs[i] for i in indices[start:start + batch_size]]
+      desc = (f"width {batch[0].width}, A={batch[0].amplitude:g}, T={batch[0].period}"
+              if len(batch) == 1 else f"{len(batch)} runs, width {batch[0].width}")
+      for i, run in zip(indices[start:start + batch_size],
+                        _run_group(batch, progress and desc, keep_params)):
+        results[i] = run
+  return results
+
+
+def _run_group(batch: list[SpiralConfig], progress, keep_params) -> list[SpiralRun]:
+  first = batch[0]
+  dtype = DTYPES[first.dtype]
+  data_args = (first.points_per_class, first.num_classes, first.revolutions, first.noise,
+               first.data_seed)
+  x, y = data_lib.spiral(*data_args)
+  x_val, y_val = data_lib.spiral_validation(*data_args) if first.validation else (None, None)
+  module = models.mlp(first.width, first.num_classes, first.init, dtype)
+  keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in batch])
+  params = jax.vmap(lambda k: module.init(k, jnp.zeros((1, 2), dtype)))(keys)
+  hyper = {
+      "amplitude": jnp.array([c.amplitude for c in batch], dtype),
+      "period": jnp.array([c.period for c in batch]),
+      "phase_offset": jnp.array([c.period // 2 if c.start_mid else 0 for c in batch]),
+      "static_from": jnp.array([c.static_from for c in batch]),
+  }
+  start = time.perf_counter()
+  out = training.run_batch(
+      _spiral_apply(module), params, jnp.asarray(x, dtype), y,
+      weights_fn=_spiral_weights(first.shape, first.num_classes), hyper=hyper,
+      learning_rates=jnp.array([c.learning_rate for c in batch], dtype), steps=first.steps,
+      record_every=first.record_every, x_val=None if x_val is None else jnp.asarray(x_val, dtype),
+      y_val=y_val, progress=progress, num_classes=first.num_classes)
+  seconds = (time.perf_counter() - start) / len(batch)
+  runs = []
+  for i, config in enumerate(batch):
+    step = int(out.diverged_step[i])
+    runs.append(SpiralRun(
+        config=config, record_steps=out.record_steps,
+        history={k: v[i] for k, v in out.history.items()},
+        final={k: float(v[i]) for k, v in out.final.items()},
+        diverged_step=step if step >= 0 else None,
+        params=jax.tree_util.tree_map(lambda p: np.asarray(p[i]), out.params)
+        if keep_params else None,
+        wall_seconds=seconds))
+  return runs
+
+
+def run_spiral(config: SpiralConfig, progress: bool = True) -> SpiralRun:
+  """Train one spiral configuration (see :class:`SpiralConfig`).
+
+  Args:
+    config: the run.
+    progress: show a progress bar.
+
+  Returns:
+    A :class:`SpiralRun`.
+
+  Examples:
+    >>> run = run_spiral(SpiralConfig(amplitude=1.0, steps=100), progress=False)
+    >>> run.history["loss"].shape, run.diverged
+    ((100,), False)
+  """
+  return run_spiral_grid([config], batch_size=1, progress=progress)[0]
+
+
+def predict_classes(config: SpiralConfig, params, points) -> np.ndarray:
+  """Predicted class of each point (for decision-region pictures).
+
+  Args:
+    config: the run's configuration (model and dtype).
+    params: the run's parameters.
+    points: ``(M, 2)`` inputs.
+
+  Returns:
+    ``(M,)`` integer predictions.
+  """
+  module = models.mlp(config.width, config.num_classes, config.init, DTYPES[config.dtype])
+  logits = module.apply(params, jnp.asarray(points, DTYPES[config.dtype]))
+  return np.asarray(jnp.argmax(logits, axis=-1))
