@@ -124,7 +124,37 @@ def _run_spiral_command(args) -> int:
   return 0
 
 
-_EXTRA_COMMANDS: list[Callable] = []
+def _add_regenerate_parser(subparsers):
+  parser = subparsers.add_parser(
+      "regenerate", help="recompute the book's stored results",
+      description="Recompute the results the book loads (book/results), with progress bars. "
+                  "Without names, every registered experiment.")
+  parser.add_argument("names", nargs="*", help="experiments to recompute (default: all)")
+  parser.add_argument("--results-dir", default="book/results",
+                      help="where the results are stored (default book/results)")
+  parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+  parser.add_argument("--only-missing", action="store_true",
+                      help="compute only results that are not stored yet")
+  parser.set_defaults(handler=_run_regenerate_command)
+
+
+def _run_regenerate_command(args) -> int:
+  from dynloss_lib import registry
+  experiments = registry.load_all()
+  if args.list:
+    for name in sorted(experiments):
+      print(name)
+    return 0
+  unknown = [name for name in args.names if name not in experiments]
+  if unknown:
+    raise ValueError(f"unknown experiment(s) {unknown}; known: {sorted(experiments)}")
+  for name in args.names or sorted(experiments):
+    print(f"== {name}", flush=True)
+    experiments[name](args.results_dir, recompute=not args.only_missing, progress=True)
+  return 0
+
+
+_EXTRA_COMMANDS: list[Callable] = [_add_regenerate_parser]
 
 
 def register_command(add_parser: Callable) -> Callable:
