@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
   """Entry point; returns the exit status."""
+  from dynloss_lib import registry
+  registry.load_all()  # experiment modules may also register subcommands
   parser = build_parser()
   args = parser.parse_args(argv)
   try:
