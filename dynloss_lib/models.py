@@ -47,7 +47,8 @@ class MLP(nn.Module):
     kernel_init, bias_init = _initializers(self.init_scheme)
     dense = lambda n: nn.Dense(n, kernel_init=kernel_init, bias_init=bias_init,
                                param_dtype=self.param_dtype, dtype=self.param_dtype)
-    return dense(self.num_classes)(nn.relu(dense(self.width)(x)))
+    hidden = nn.relu(dense(self.width)(x))  # Dense_0: the hidden layer
+    return dense(self.num_classes)(hidden)  # Dense_1: the readout
 
 
 def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",

@@ -33,7 +33,7 @@ from dynloss_lib.data import check_dataset
 DEFAULT_CHUNK_STEPS = 5_000
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)  # hashable: keys the compiled-runner cache
 class Probe:
   """A measurement taken inside the compiled loop every ``every`` records.
 
@@ -76,7 +76,7 @@ def _check_run_args(steps, record_every, learning_rates):
   if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) \
       or record_every < 1:
     raise ValueError(f"record_every must be an integer >= 1, got {record_every=}")
-  for learning_rate in np.atleast_1d(np.asarray(learning_rates, dtype=float)):
+  for learning_rate in np.atleast_1d(np.asarray(learning_rates, dtype=float)).tolist():
     if not (math.isfinite(learning_rate) and learning_rate > 0):
       raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate=}")
 
@@ -255,7 +255,7 @@ def gradient_descent(apply_fn: Callable, params, x, y, schedule: Callable, *,
     >>> result = gradient_descent(apply_fn, jnp.zeros((2, 2)), x, y,
     ...                           schedules.constant(2), learning_rate=1.0, steps=3)
     >>> result.history["loss"][0].round(4)
-    array([0.6931, 0.4741, 0.3521])
+    array([0.6931, 0.4741, 0.3477])
   """
   weights_fn = _user_schedule_weights(schedule)
   # The lambda above is new on every call: cache it on the schedule object so that
