@@ -105,22 +105,23 @@ def _run_spiral_command(args) -> int:
                    dtype=args.dtype)
       for width in args.width for amplitude in args.amplitude for period in args.period
       for learning_rate in args.learning_rate for seed in args.seeds]
-  runs = run_spiral_grid(configs, batch_size=args.batch_size, progress=not args.no_progress,
-                         keep_params=False)
   if not args.json:
-    header = f"{'width':>6} {'A':>7} {'T':>6} {'lr':>6} {'seed':>4} {'train acc':>9} " \
-             f"{'loss':>10} {'diverged':>9} {'seconds':>8}"
-    print(header)
-  for run in runs:
+    print(f"{'width':>6} {'A':>7} {'T':>6} {'lr':>6} {'seed':>4} {'train acc':>9} "
+          f"{'static CE':>10} {'diverged':>9} {'seconds':>8}", flush=True)
+
+  def report(run):
     line = run.summary()
     if args.json:
       print(json.dumps(line), flush=True)
-    else:
-      c = run.config
-      diverged = "no" if run.diverged_step is None else f"@{run.diverged_step}"
-      print(f"{c.width:>6} {c.amplitude:>7g} {c.period:>6} {c.learning_rate:>6g} "
-            f"{c.seed:>4} {line['train_accuracy']:>9.4f} {line['static_loss']:>10.4g} "
-            f"{diverged:>9} {line['wall_seconds']:>8.2f}")
+      return
+    c = run.config
+    diverged = "no" if run.diverged_step is None else f"@{run.diverged_step}"
+    print(f"{c.width:>6} {c.amplitude:>7g} {c.period:>6} {c.learning_rate:>6g} "
+          f"{c.seed:>4} {line['train_accuracy']:>9.4f} {line['static_loss']:>10.4g} "
+          f"{diverged:>9} {line['wall_seconds']:>8.2f}", flush=True)
+
+  run_spiral_grid(configs, batch_size=args.batch_size, progress=not args.no_progress,
+                  keep_params=False, on_result=report)
   return 0
 
 

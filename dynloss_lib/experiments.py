@@ -150,7 +150,8 @@ def default_batch_size() -> int:
 
 
 def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None = None,
-                    progress: bool = True, keep_params: bool = True) -> list[SpiralRun]:
+                    progress: bool = True, keep_params: bool = True,
+                    on_result=None) -> list[SpiralRun]:
   """Run many spiral configurations, vmapping those that share a compilation.
 
   Args:
@@ -158,6 +159,7 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
     batch_size: runs per vmapped batch (default :func:`default_batch_size`).
     progress: show a progress bar per batch.
     keep_params: keep each run's final parameters.
+    on_result: called with each :class:`SpiralRun` as soon as its batch finishes.
 
   Returns:
     One :class:`SpiralRun` per config, in order.
@@ -175,6 +177,8 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
       for i, run in zip(indices[start:start + batch_size],
                         _run_group(batch, progress and desc, keep_params)):
         results[i] = run
+        if on_result is not None:
+          on_result(run)
   return results
 
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's build command: (re)create .venv, then build the whole book into _build/html,
+# executing every notebook; any warning or cell error fails the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=$(bash scripts/setup_env.sh)
+export PYTHONHASHSEED=0 MPLBACKEND=Agg
+"$(dirname "$python")/jupyter-book" build --all --warningiserror --nitpick --keep-going . "$@"
+echo "built: $PWD/_build/html/index.html"
