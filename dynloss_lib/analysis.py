@@ -1,0 +1,445 @@
+r"""Landscape analysis: Hessian and NTK spectra, and the onset of instabilities.
+
+Everything works on a pytree of parameters (a flax ``params`` dict), flattened
+with :func:`jax.flatten_util.ravel_pytree`, and is traceable, so that the
+measurements run inside the compiled training scan as :class:`training.Probe`
+objects (see :func:`hessian_probe`, :func:`ntk_probe`, :func:`class_loss_probe`).
+
+* Hessian: the top eigenvalues of :math:`\nabla^2_\theta F_\Gamma` by Lanczos
+  with full reorthogonalisation on Hessian-vector products computed
+  forward-over-reverse, :math:`Hv = \partial_\epsilon \nabla F(\theta + \epsilon v)`.
+* NTK: the empirical neural tangent kernel
+  :math:`\Theta_{ia,jb} = \sum_p \partial_p f_a(x_i)\, \partial_p f_b(x_j)`,
+  by default averaged over the outputs (:math:`\frac1C \sum_a \Theta_{ia,ja}`,
+  what the default ``trace_axes=(-1,)`` of ``neural_tangents.empirical_ntk_fn``
+  computes, and so what the reference plotted).
+* Onset of an instability: the first step of a cycle at which a gradient step
+  *increases* the loss it descends (at that step's fixed :math:`\Gamma`), see
+  :func:`fixed_gamma_loss_change` and :func:`instability_onsets`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from dynloss_lib import losses, training
+
+
+def _check_int(name, value, minimum):
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+
+
+def hessian_vector_product(loss_fn: Callable, params, vector):
+  r"""Hessian-vector product, forward-over-reverse.
+
+  .. math::
+    H v = \frac{d}{d\epsilon} \nabla L(\theta + \epsilon v) \Big|_{\epsilon = 0}
+
+  Args:
+    loss_fn: ``loss_fn(params) -> scalar``.
+    params: the point :math:`\theta` (a pytree).
+    vector: :math:`v`, a pytree shaped like ``params``.
+
+  Returns:
+    :math:`Hv`, shaped like ``params``.
+
+  Examples:
+    >>> loss_fn = lambda w: 0.5 * (3.0 * w[0] ** 2 + w[0] * w[1])
+    >>> hessian_vector_product(loss_fn, jnp.ones(2), jnp.array([1.0, 0.0]))
+    Array([3. , 0.5], dtype=float64)
+  """
+  return jax.jvp(jax.grad(loss_fn), (params,), (vector,))[1]
+
+
+def lanczos_eigenvalues(matvec: Callable, start, order: int):
+  r"""Ritz values of a symmetric operator by ``order`` Lanczos steps.
+
+  Builds an orthonormal basis :math:`V = (v_1, \dots, v_m)` of the Krylov space
+  :math:`\mathcal K_m(H, v_1)` (re-orthogonalised against all previous vectors,
+  twice, so it stays orthogonal in floating point) and the tridiagonal
+  :math:`T = V^\top H V`; its eigenvalues (Ritz values) approximate the extreme
+  eigenvalues of :math:`H` from inside, and equal all of them when
+  :math:`m` is the dimension.
+
+  Args:
+    matvec: ``matvec(v) -> H v`` on flat vectors.
+    start: the nonzero start vector (normalised here).
+    order: :math:`m`, the number of Lanczos steps, ``2 <= m <= start.size``.
+
+  Returns:
+    The ``order`` Ritz values, largest first.
+
+  Examples:
+    >>> h = jnp.diag(jnp.array([4.0, 1.0, -2.0]))
+    >>> lanczos_eigenvalues(lambda v: h @ v, jnp.ones(3), order=3).round(8)
+    Array([ 4.,  1., -2.], dtype=float64)
+  """
+  dim = int(np.prod(np.shape(start)))
+  if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2:
+    raise ValueError(f"the Lanczos order must be an integer >= 2, got {order=}")
+  if order > dim:
+    raise ValueError(f"the Lanczos order cannot exceed the dimension {dim} "
+                     f"(the number of parameters), got {order=}")
+  start = jnp.ravel(start)
+  basis = jnp.zeros((order, dim), start.dtype).at[0].set(start / jnp.linalg.norm(start))
+
+  def orthogonalise(w, basis):
+    for _ in range(2):
+      w = w - basis.T @ (basis @ w)
+    return w
+
+  def step(j, state):
+    basis, alphas, betas = state
+    v = basis[j]
+    w = matvec(v)
+    alpha = jnp.vdot(v, w)
+    w = orthogonalise(w, basis)  # rows > j are still zero
+    beta = jnp.linalg.norm(w)
+    # On breakdown (beta ~ 0) any unit vector orthogonal to the basis continues it.
+    fallback = orthogonalise(jnp.sin(jnp.arange(dim, dtype=w.dtype) * (j + 1.7)), basis)
+    safe = beta > 1e-12 * jnp.abs(alpha) + 1e-300
+    w = jnp.where(safe, w / jnp.where(safe, beta, 1.0), fallback / jnp.linalg.norm(fallback))
+    beta = jnp.where(safe, beta, 0.0)
+    basis = jnp.where(j + 1 < order, basis.at[jnp.minimum(j + 1, order - 1)].set(w), basis)
+    return basis, alphas.at[j].set(alpha), betas.at[j].set(beta)
+
+  zeros = jnp.zeros(order, start.dtype)
+  _, alphas, betas = jax.lax.fori_loop(0, order, step, (basis, zeros, zeros))
+  tridiagonal = jnp.diag(alphas) + jnp.diag(betas[:-1], 1) + jnp.diag(betas[:-1], -1)
+  return jnp.linalg.eigvalsh(tridiagonal)[::-1]
+
+
+def hessian_top_eigenvalues(loss_fn: Callable, params, order: int = 10, count: int = 1,
+                            seed: int = 0):
+  r"""Top eigenvalues of the Hessian of ``loss_fn`` at ``params`` by Lanczos.
+
+  .. math::
+    \lambda_1 \ge \lambda_2 \ge \dots \quad \text{of} \quad
+    H = \nabla^2_\theta L(\theta)
+
+  (largest *algebraic* values: :math:`\lambda_1` is :math:`\lambda_{\max}`, the
+  quantity GD's stability :math:`\lambda_{\max} < 2/\eta` refers to). The start
+  vector is a fixed Gaussian draw from ``seed``, so repeated calls agree.
+
+  Args:
+    loss_fn: ``loss_fn(params) -> scalar``.
+    params: a pytree of parameters.
+    order: Lanczos steps, ``2 <= order <=`` number of parameters.
+    count: how many of the top Ritz values to return, ``1 <= count <= order``.
+    seed: seed of the start vector.
+
+  Returns:
+    ``(count,)`` Ritz values, largest first.
+
+  Examples:
+    >>> loss_fn = lambda p: 2.0 * p["a"][0] ** 2 + 0.5 * (p["a"][1] - p["b"]) ** 2
+    >>> params = {"a": jnp.zeros(2), "b": jnp.zeros(())}
+    >>> hessian_top_eigenvalues(loss_fn, params, order=3, count=2).round(8)
+    Array([4., 2.], dtype=float64)
+  """
+  flat, unravel = ravel_pytree(params)
+  if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2:
+    raise ValueError(f"the Lanczos order must be an integer >= 2, got {order=}")
+  _check_int("count", count, 1)
+  if count > order:
+    raise ValueError(f"count cannot exceed the Lanczos order {order}, got {count=}")
+  start = jax.random.normal(jax.random.PRNGKey(seed), flat.shape, flat.dtype)
+  flat_loss = lambda w: loss_fn(unravel(w))
+  matvec = lambda v: hessian_vector_product(flat_loss, flat, v)
+  return lanczos_eigenvalues(matvec, start, order)[:count]
+
+
+def empirical_ntk(apply_fn: Callable, params, x, trace_outputs: bool = True):
+  r"""The empirical neural tangent kernel of ``apply_fn`` on the samples ``x``.
+
+  .. math::
+    \Theta_{ia,jb} = \sum_p \frac{\partial f_a(x_i)}{\partial \theta_p}
+                             \frac{\partial f_b(x_j)}{\partial \theta_p}
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> (N, C)`` outputs.
+    params: a pytree of parameters.
+    x: ``(N, ...)`` inputs, ``N >= 1``.
+    trace_outputs: if True (default) return the ``(N, N)`` kernel averaged
+      over the outputs, :math:`\frac1C \sum_a \Theta_{ia,ja}` (``neural_tangents``'
+      ``trace_axes=(-1,)``, which normalises its trace by the dimension); if False the full ``(N C, N C)`` kernel with row
+      index ``i * C + a`` (``trace_axes=()`` transposed to ``(N, C, N, C)``).
+
+  Returns:
+    The kernel matrix (symmetric, positive semi-definite).
+
+  Examples:
+    >>> apply_fn = lambda w, x: x @ w  # linear model: Theta = (x x^T) (x) I_C
+    >>> x = jnp.array([[1.0, 2.0], [0.0, 1.0]])
+    >>> empirical_ntk(apply_fn, jnp.zeros((2, 3)), x)
+    Array([[5., 2.],
+           [2., 1.]], dtype=float64)
+    >>> empirical_ntk(apply_fn, jnp.zeros((2, 3)), x, trace_outputs=False).shape
+    (6, 6)
+  """
+  x = jnp.asarray(x)
+  if x.ndim == 0 or x.shape[0] == 0:
+    raise ValueError(f"the NTK needs at least one sample, got x of shape {x.shape}")
+  flat, unravel = ravel_pytree(params)
+  per_sample = lambda w, xi: apply_fn(unravel(w), xi[None])[0]
+  jacobian = jax.vmap(jax.jacrev(per_sample), in_axes=(None, 0))(flat, x)  # (N, C, P)
+  if trace_outputs:
+    return jnp.einsum("iap,jap->ij", jacobian, jacobian) / jacobian.shape[1]
+  rows = jacobian.reshape(-1, jacobian.shape[-1])
+  return rows @ rows.T
+
+
+def ntk_top_eigenvalue(apply_fn: Callable, params, x, trace_outputs: bool = True):
+  r"""Largest eigenvalue of :func:`empirical_ntk` (dense symmetric solve).
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> (N, C)``.
+    params: a pytree of parameters.
+    x: ``(N, ...)`` inputs.
+    trace_outputs: see :func:`empirical_ntk`.
+
+  Returns:
+    Scalar :math:`\lambda_{\max}(\Theta)`.
+
+  Examples:
+    >>> apply_fn = lambda w, x: x @ w
+    >>> x = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> float(ntk_top_eigenvalue(apply_fn, jnp.zeros((2, 3)), x))
+    4.0
+  """
+  return jnp.linalg.eigvalsh(empirical_ntk(apply_fn, params, x, trace_outputs))[-1]
+
+
+def _check_every(every):
+  if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+    raise ValueError(f"the measurement interval must be an integer >= 1, got {every=}")
+
+
+def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
+                  seed: int = 0) -> training.Probe:
+  r"""In-loop measurement of :math:`\lambda_{\max}` of the dynamical loss's Hessian.
+
+  At a recorded step with class weights :math:`\Gamma` it returns the top
+  Lanczos Ritz value of :math:`\nabla^2_\theta F_\Gamma(\theta)`, with
+  :math:`F_\Gamma` the dynamical cross-entropy over all of ``(x, y)``.
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> logits``.
+    x, y: the training set the loss is computed on.
+    order: Lanczos order (>= 2, at most the number of parameters; checked at the
+      first call, when the parameters are known).
+    every: measure every ``every`` records (>= 1); NaN in between.
+    seed: seed of the Lanczos start vector.
+
+  Returns:
+    A :class:`training.Probe` whose value is a scalar.
+
+  Examples:
+    >>> hessian_probe(lambda p, x: x, jnp.zeros((1, 2)), jnp.zeros(1, int), every=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: the measurement interval must be an integer >= 1, got every=0
+  """
+  _check_every(every)
+  if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2:
+    raise ValueError(f"the Lanczos order must be an integer >= 2, got {order=}")
+  x, y = jnp.asarray(x), jnp.asarray(y)
+
+  def fn(params, gamma):
+    loss_fn = lambda p: losses.dynamical_cross_entropy(apply_fn(p, x), y, gamma)
+    return hessian_top_eigenvalues(loss_fn, params, order, 1, seed)[0]
+
+  return training.Probe(fn, every=int(every))
+
+
+def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1,
+              trace_outputs: bool = True) -> training.Probe:
+  r"""In-loop measurement of :math:`\lambda_{\max}` of the empirical NTK on ``x_subset``.
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> logits``.
+    x_subset: ``(N, ...)`` inputs, ``N >= 1`` (Fig. 4: the first 50 points).
+    every: measure every ``every`` records (>= 1).
+    trace_outputs: see :func:`empirical_ntk`.
+
+  Returns:
+    A :class:`training.Probe` whose value is a scalar.
+
+  Examples:
+    >>> ntk_probe(lambda p, x: x, jnp.zeros((0, 2)))
+    Traceback (most recent call last):
+    ...
+    ValueError: the NTK subset is empty, got x_subset of shape (0, 2)
+  """
+  _check_every(every)
+  x_subset = jnp.asarray(x_subset)
+  if x_subset.ndim == 0 or x_subset.shape[0] == 0:
+    raise ValueError(f"the NTK subset is empty, got x_subset of shape {x_subset.shape}")
+  fn = lambda params, gamma: ntk_top_eigenvalue(apply_fn, params, x_subset, trace_outputs)
+  return training.Probe(fn, every=int(every))
+
+
+def class_losses(apply_fn: Callable, params, x, y, num_classes: int):
+  r"""Per-class loss terms :math:`L_c` such that :math:`F_\Gamma = \sum_c \Gamma_c L_c`.
+
+  .. math::
+    L_c = -\frac{1}{N} \sum_{j:\, y_j = c} \log \operatorname{softmax}(f(x_j))_{c}
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> logits``.
+    params: parameters.
+    x, y: the training set (``N`` samples).
+    num_classes: :math:`C`.
+
+  Returns:
+    ``(C,)`` array.
+
+  Examples:
+    >>> apply_fn = lambda w, x: x @ w
+    >>> x = jnp.eye(2); y = jnp.array([0, 1])
+    >>> class_losses(apply_fn, jnp.zeros((2, 2)), x, y, 2).round(6)
+    Array([0.346574, 0.346574], dtype=float64)
+  """
+  log_probs = jax.nn.log_softmax(apply_fn(params, x), axis=-1)
+  picked = jnp.take_along_axis(log_probs, y[:, None], axis=-1)[:, 0]
+  return -jax.ops.segment_sum(picked, y, num_segments=num_classes) / y.shape[0]
+
+
+def class_loss_probe(apply_fn: Callable, x, y, num_classes: int) -> training.Probe:
+  """In-loop :func:`class_losses` at every record (for :func:`fixed_gamma_loss_change`).
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> logits``.
+    x, y: the training set.
+    num_classes: :math:`C`.
+
+  Returns:
+    A :class:`training.Probe` whose value has shape ``(C,)``.
+
+  Examples:
+    >>> probe = class_loss_probe(lambda w, x: x @ w, jnp.eye(2), jnp.array([0, 1]), 2)
+    >>> probe.every
+    1
+  """
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  return training.Probe(lambda params, gamma: class_losses(apply_fn, params, x, y,
+                                                           num_classes))
+
+
+def fixed_gamma_loss_change(class_loss_history, gamma_history):
+  r"""Loss change of each GD step at that step's own class weights.
+
+  .. math::
+    \Delta F(t) = F_{\Gamma(t)}(\theta_{t+1}) - F_{\Gamma(t)}(\theta_t)
+               = \Gamma(t) \cdot \left(L(\theta_{t+1}) - L(\theta_t)\right)
+
+  Unlike :math:`F(t) - F(t-1)`, it does not mix in the change of
+  :math:`\Gamma`: GD with :math:`\lambda_{\max} < 2/\eta` on a locally quadratic
+  loss always has :math:`\Delta F(t) < 0`.
+
+  Args:
+    class_loss_history: ``(R, C)`` per-class losses recorded every step.
+    gamma_history: ``(R, C)`` the class weights at the same steps.
+
+  Returns:
+    ``(R - 1,)`` array; entry ``t`` is the change made by step ``t``.
+
+  Examples:
+    >>> losses = np.array([[1.0, 1.0], [0.8, 1.1], [0.7, 1.0]])
+    >>> fixed_gamma_loss_change(losses, np.array([[1.5, 0.5]] * 3)).round(6)
+    array([-0.25, -0.2 ])
+  """
+  class_loss_history = np.asarray(class_loss_history, dtype=float)
+  gamma_history = np.asarray(gamma_history, dtype=float)
+  if class_loss_history.shape != gamma_history.shape or class_loss_history.ndim != 2:
+    raise ValueError("class losses and gammas must both be (records, classes), got shapes "
+                     f"{class_loss_history.shape} and {gamma_history.shape}")
+  return np.sum(gamma_history[:-1] * np.diff(class_loss_history, axis=0), axis=1)
+
+
+def instability_onsets(loss_change, cycle_length: int, *, quiet: int = 250,
+                       tolerance: float = 1e-3, first_step: int = 0,
+                       last_step: int | None = None) -> np.ndarray:
+  r"""The first onset of instability in each cycle.
+
+  A step :math:`t` is *unstable* if its GD step increases the loss it descends,
+  :math:`\Delta F(t) > \tau\, m` (:math:`\Delta F` from
+  :func:`fixed_gamma_loss_change`, :math:`m` the median of :math:`|\Delta F|`
+  over the run, so that round-off of a converged run does not count). An
+  *onset of instability* is an unstable step preceded by ``quiet`` stable steps
+  (so a burst that runs on from the previous cycle is not a new onset). This
+  returns, for each cycle (steps :math:`[kL, (k+1)L)`, :math:`L = T + 1`), its
+  first onset. Steps outside ``[first_step, last_step)`` are ignored (for
+  example the static last cycle).
+
+  Args:
+    loss_change: ``(S,)`` :math:`\Delta F(t)` for steps ``0 .. S-1``.
+    cycle_length: :math:`L = T + 1` steps (>= 1).
+    quiet: stable steps required before an onset (>= 0; the first
+      ``quiet`` steps of the run cannot hold an onset).
+    tolerance: :math:`\tau \ge 0`.
+    first_step, last_step: the steps searched (default: all).
+
+  Returns:
+    ``(K,)`` int array, one entry per cycle that starts before ``last_step``:
+    the onset step, or -1 if that cycle has none.
+
+  Examples:
+    >>> change = -np.ones(15); change[[2, 3, 5, 9, 10]] = 1.0
+    >>> instability_onsets(change, cycle_length=5, quiet=2)
+    array([ 2,  9, -1])
+    >>> instability_onsets(change, cycle_length=5, quiet=1)
+    array([ 2,  5, -1])
+  """
+  _check_int("cycle_length", cycle_length, 1)
+  _check_int("quiet", quiet, 0)
+  if not tolerance >= 0:
+    raise ValueError(f"tolerance must be >= 0, got {tolerance=}")
+  change = np.asarray(loss_change, dtype=float)
+  last_step = change.shape[0] if last_step is None else min(last_step, change.shape[0])
+  finite = np.isfinite(change)
+  scale = np.median(np.abs(change[finite])) if finite.any() else 0.0
+  unstable = finite & (change > tolerance * scale)
+  # stable_run[t]: number of stable steps among the `quiet` steps before t
+  before = np.concatenate([[0], np.cumsum(~unstable)])
+  steps = np.arange(change.shape[0])
+  window = before[steps] - before[np.maximum(steps - quiet, 0)]
+  onset = unstable & (steps >= quiet) & (window == quiet) & (steps >= first_step) & \
+      (steps < last_step)
+  onsets = []
+  for start in range(0, last_step, cycle_length):
+    hits = np.flatnonzero(onset[start:min(start + cycle_length, last_step)])
+    onsets.append(start + hits[0] if hits.size else -1)
+  return np.asarray(onsets, dtype=int)
+
+
+def value_at_or_before(steps, values, query_steps) -> np.ndarray:
+  """The last finite measurement at or before each query step (NaN if none).
+
+  For sparse in-loop measurements (the Hessian every k steps).
+
+  Args:
+    steps: ``(R,)`` increasing steps of the measurements.
+    values: ``(R,)`` values, NaN where not measured.
+    query_steps: steps to look up.
+
+  Returns:
+    Array shaped like ``query_steps``.
+
+  Examples:
+    >>> value_at_or_before([0, 1, 2, 3], [5.0, np.nan, 7.0, np.nan], [1, 3, -1])
+    array([ 5.,  7., nan])
+  """
+  steps, values = np.asarray(steps), np.asarray(values, dtype=float)
+  measured = np.isfinite(values)
+  steps, values = steps[measured], values[measured]
+  query = np.asarray(query_steps)
+  index = np.searchsorted(steps, query, side="right") - 1
+  return np.where(index >= 0, values[np.clip(index, 0, None)] if values.size else np.nan,
+                  np.nan)

@@ -1,0 +1,322 @@
+"""Stored experiments of the chapters "Bifurcation cascades" and "The instability threshold".
+
+:func:`run_measured` trains one spiral configuration with the landscape
+measurements of :mod:`dynloss_lib.analysis` taken inside the compiled scan;
+the registered experiments store what the chapters plot (see ``store.cached``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynloss_lib import analysis, data as data_lib, models, registry, store, training
+from dynloss_lib.experiments import DTYPES, SpiralConfig, _spiral_apply, _spiral_weights
+
+FIG4 = SpiralConfig(width=100, amplitude=70.0, period=5000, steps=70_000, learning_rate=1.0,
+                    last_cycle_static=True)
+"""The Fig. 4 run: width 100, A = 70, T = 5000, 70,000 steps, last cycle static."""
+
+ZOOM = (8_000, 10_500)
+"""The zoomed window of Fig. 4, stored at full resolution."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurements:
+  """What :func:`run_measured` measures inside the loop.
+
+  Attributes:
+    hessian_every: steps between Hessian measurements (>= 1).
+    hessian_order: Lanczos order (>= 2).
+    ntk_points: the NTK is taken on the first ``ntk_points`` training points
+      (>= 1; the first 50 are all of class 0, as in the reference); 0 turns it off.
+    ntk_every: steps between NTK measurements (>= 1).
+    class_losses: record the per-class losses every step (for the onsets).
+  """
+  hessian_every: int = 25
+  hessian_order: int = 10
+  ntk_points: int = 50
+  ntk_every: int = 1
+  class_losses: bool = True
+
+  def __post_init__(self):
+    for name in ("hessian_every", "ntk_every"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"the measurement interval must be an integer >= 1, got "
+                         f"{name}={value!r}")
+    if isinstance(self.ntk_points, bool) or not isinstance(self.ntk_points, int) \
+        or self.ntk_points < 0:
+      raise ValueError(f"ntk_points must be an integer >= 0, got ntk_points={self.ntk_points!r}")
+
+
+def run_measured(config: SpiralConfig, measurements: Measurements = Measurements(),
+                 progress: bool | str = True):
+  """Train one spiral configuration with in-loop Hessian, NTK and class-loss probes.
+
+  Args:
+    config: the run (``record_every`` must be 1: the probes count steps).
+    measurements: what to measure (:class:`Measurements`).
+    progress: show a progress bar.
+
+  Returns:
+    ``(result, seconds)``: a :class:`training.BatchResult` with a run axis of
+    size 1 and history entries ``hessian_max``, ``ntk_max`` and
+    ``class_losses`` as asked, and the wall time of the training call
+    (compilation included).
+
+  Examples:
+    >>> result, _ = run_measured(SpiralConfig(width=8, steps=6),
+    ...                          Measurements(hessian_every=3, ntk_points=4), progress=False)
+    >>> np.isfinite(result.history["hessian_max"][0]).tolist()
+    [True, False, False, True, False, False]
+    >>> result.history["ntk_max"].shape, result.history["class_losses"].shape
+    ((1, 6), (1, 6, 3))
+  """
+  if config.record_every != 1:
+    raise ValueError(f"run_measured records every step, got record_every={config.record_every}")
+  dtype = DTYPES[config.dtype]
+  x, y = data_lib.spiral(config.points_per_class, config.num_classes, config.revolutions,
+                         config.noise, config.data_seed)
+  x = jnp.asarray(x, dtype)
+  module = models.mlp(config.width, config.num_classes, config.init, dtype)
+  params = module.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, 2), dtype))
+  apply_fn = _spiral_apply(module)
+  probes = {"hessian_max": analysis.hessian_probe(
+      apply_fn, x, y, order=measurements.hessian_order, every=measurements.hessian_every)}
+  if measurements.ntk_points:
+    probes["ntk_max"] = analysis.ntk_probe(apply_fn, x[:measurements.ntk_points],
+                                           every=measurements.ntk_every)
+  if measurements.class_losses:
+    probes["class_losses"] = analysis.class_loss_probe(apply_fn, x, y, config.num_classes)
+  hyper = {"amplitude": jnp.array([config.amplitude], dtype),
+           "period": jnp.array([config.period]),
+           "phase_offset": jnp.array([config.period // 2 if config.start_mid else 0]),
+           "static_from": jnp.array([config.static_from])}
+  start = time.perf_counter()
+  result = training.run_batch(
+      apply_fn, jax.tree_util.tree_map(lambda p: p[None], params), x, y,
+      weights_fn=_spiral_weights(config.shape, config.num_classes), hyper=hyper,
+      learning_rates=jnp.array([config.learning_rate], dtype), steps=config.steps,
+      probes=probes, progress=progress, num_classes=config.num_classes)
+  return result, time.perf_counter() - start
+
+
+def _bins(values, size, reducer):
+  """Reduce ``values`` (first axis: steps) over consecutive bins of ``size`` steps."""
+  values = np.asarray(values, dtype=float)
+  usable = values.shape[0] // size * size
+  return reducer(values[:usable].reshape(usable // size, size, *values.shape[1:]), axis=1)
+
+
+def ntk_drops(steps, low, high, onsets, *, before: int = 50, after: int = 1500,
+              control_shift: int = 1500):
+  r"""Relative drop of the NTK's :math:`\lambda_{\max}` after each onset, and a control.
+
+  .. math::
+    \text{drop}(t) = 1 - \frac{\min_{[t, t + a)} \lambda}{\max_{[t - b, t)} \lambda}
+
+  and the same quantity at :math:`t - s` (``control_shift``), inside the stable
+  stretch that precedes the onset. Works on binned histories: ``low`` and
+  ``high`` are the minimum and maximum over the bin starting at each of
+  ``steps`` (pass the same array twice for a full-resolution history).
+
+  Args:
+    steps: ``(B,)`` first step of each bin.
+    low, high: ``(B,)`` NTK :math:`\lambda_{\max}`, bin minimum and maximum.
+    onsets: onset steps (entries < 0 are skipped).
+    before, after, control_shift: :math:`b, a, s` in steps.
+
+  Returns:
+    ``(drops, control_drops)``: arrays, one entry per onset (NaN where a window
+    leaves the run).
+
+  Examples:
+    >>> ntk = np.full(40, 10.0); ntk[20:25] = 6.0
+    >>> ntk_drops(np.arange(40), ntk, ntk, [20, -1], before=5, after=10, control_shift=10)
+    (array([0.4]), array([0.]))
+  """
+  steps = np.asarray(steps)
+  low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+
+  def drop(t):
+    if t - before < steps[0] or t + after > steps[-1] + 1:
+      return np.nan
+    ahead = (steps >= t) & (steps < t + after)
+    behind = (steps >= t - before) & (steps < t)
+    return 1.0 - low[ahead].min() / high[behind].max()
+
+  valid = [int(t) for t in onsets if t >= 0]
+  return (np.array([drop(t) for t in valid]),
+          np.array([drop(t - control_shift) for t in valid]))
+
+
+def _measured_config(config: SpiralConfig, measurements: Measurements) -> dict:
+  return {"run": config.to_dict(), "measurements": dataclasses.asdict(measurements)}
+
+
+def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: bool = True,
+                config: SpiralConfig = FIG4, measurements: Measurements = Measurements(),
+                bin_steps: int = 10):
+  """The Fig. 4 run of one seed, stored: the whole run in bins, the zoom in full.
+
+  Stored arrays (float32 where plotted only): ``bin_step`` (first step of each
+  bin of ``bin_steps``), ``F_min``/``F_max``, ``dF_min``/``dF_max``
+  (:math:`F(t) - F(t-1)`), ``acc_mean``, ``ntk_min``/``ntk_max``,
+  ``gamma`` (first step of each bin), ``unstable_max`` (largest
+  :func:`analysis.fixed_gamma_loss_change` in the bin); ``hessian_step`` and
+  ``hessian_max`` (every measurement); ``zoom_*`` at full resolution on
+  :data:`ZOOM`; ``onsets`` (per cycle, -1 if none) and ``onset_hessian`` (last
+  Hessian measurement at or before each onset). :func:`ntk_drops` works on the
+  binned ``ntk_min``/``ntk_max``.
+
+  Args:
+    directory: the results store.
+    seed: initialisation seed.
+    recompute: recompute even if stored.
+    progress: progress bar while computing.
+    config: the run (default :data:`FIG4`; the seed is replaced).
+    measurements: what is measured in the loop.
+    bin_steps: bin size of the whole-run arrays.
+
+  Returns:
+    ``(arrays, meta)`` as :func:`store.cached`; ``meta["summary"]`` holds the
+    final accuracy and the training wall time.
+  """
+  config = config.replace(seed=seed)
+  key = {**_measured_config(config, measurements), "bin_steps": bin_steps, "zoom": list(ZOOM)}
+
+  def compute():
+    result, seconds = run_measured(config, measurements, progress)
+    h = {k: v[0] for k, v in result.history.items()}
+    steps = result.record_steps
+    loss = h["loss"]
+    d_loss = np.concatenate([[np.nan], np.diff(loss)])
+    change = analysis.fixed_gamma_loss_change(h["class_losses"], h["gamma"])
+    change = np.concatenate([change, [np.nan]])
+    onsets = analysis.instability_onsets(change, config.period + 1,
+                                         last_step=min(config.static_from, config.steps))
+    valid = onsets[onsets >= 0]
+    measured = np.isfinite(h["hessian_max"])
+    f32 = lambda a: np.asarray(a, np.float32)
+    lo, hi = ZOOM
+    arrays = {
+        "bin_step": steps[::bin_steps][:len(steps) // bin_steps],
+        "F_min": f32(_bins(loss, bin_steps, np.min)), "F_max": f32(_bins(loss, bin_steps, np.max)),
+        "dF_min": f32(_bins(np.nan_to_num(d_loss), bin_steps, np.min)),
+        "dF_max": f32(_bins(np.nan_to_num(d_loss), bin_steps, np.max)),
+        "acc_mean": f32(_bins(h["train_accuracy"], bin_steps, np.mean)),
+        "ntk_min": f32(_bins(h["ntk_max"], bin_steps, np.min)),
+        "ntk_max": f32(_bins(h["ntk_max"], bin_steps, np.max)),
+        "gamma": f32(h["gamma"][::bin_steps][:len(steps) // bin_steps]),
+        "unstable_max": f32(_bins(np.nan_to_num(change, nan=-np.inf), bin_steps, np.max)),
+        "hessian_step": steps[measured], "hessian_max": h["hessian_max"][measured],
+        "zoom_step": steps[lo:hi], "zoom_F": loss[lo:hi], "zoom_dF": d_loss[lo:hi],
+        "zoom_acc": h["train_accuracy"][lo:hi], "zoom_ntk": h["ntk_max"][lo:hi],
+        "zoom_gamma": h["gamma"][lo:hi], "zoom_unstable": change[lo:hi],
+        "onsets": onsets,
+        "onset_hessian": analysis.value_at_or_before(steps, h["hessian_max"], valid),
+    }
+    summary = {"train_accuracy": float(result.final["train_accuracy"][0]),
+               "static_loss": float(result.final["static_loss"][0]),
+               "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
+    return arrays, summary
+
+  return store.cached(directory, "fig4", key, compute, recompute)
+
+
+FIG4_SEEDS = (0, 1, 2)
+
+
+@registry.experiment("bifurcation_cascades")
+def bifurcation_cascades(directory, recompute: bool = False, progress: bool = True):
+  """The Fig. 4 run (:data:`FIG4`) with in-loop Hessian and NTK, for :data:`FIG4_SEEDS`.
+
+  Returns:
+    ``{seed: (arrays, meta)}`` (see :func:`fig4_result`).
+  """
+  return {seed: fig4_result(directory, seed, recompute, progress) for seed in FIG4_SEEDS}
+
+
+THRESHOLD_LEARNING_RATES = (0.25, 0.5, 1.0, 2.0)
+THRESHOLD_WIDTHS = (100, 1000)
+
+
+def threshold_setup(width: int, learning_rate: float, amplitude: float = 70.0):
+  """Configuration and measurements of one run of the threshold chapter.
+
+  Three cycles (15,003 steps) at width 100 with the Hessian every 10 steps;
+  two cycles at width 1000 with the Hessian every 25 steps (each measurement
+  costs ten times more there). No NTK.
+
+  Examples:
+    >>> config, measurements = threshold_setup(1000, 0.5)
+    >>> config.steps, measurements.hessian_every
+    (10002, 25)
+  """
+  cycles, every = (3, 10) if width <= 100 else (2, 25)
+  config = SpiralConfig(width=width, amplitude=amplitude, period=5000, learning_rate=learning_rate,
+                        steps=cycles * 5001)
+  return config, Measurements(hessian_every=every, ntk_points=0)
+
+
+def threshold_result(directory, width: int, learning_rate: float, amplitude: float = 70.0,
+                     recompute: bool = False, progress: bool = True, bin_steps: int = 10):
+  """One run of the threshold chapter, stored.
+
+  Stored arrays: ``hessian_step``/``hessian_max`` (every measurement),
+  ``bin_step``, ``acc_mean``, ``F_min``, ``F_max``, ``unstable_max`` (bins of
+  ``bin_steps``), ``onsets`` (per cycle, -1 if none) and ``onset_hessian``
+  (the last Hessian measurement at or before each onset, NaN for -1).
+
+  Returns:
+    ``(arrays, meta)`` as :func:`store.cached`.
+  """
+  config, measurements = threshold_setup(width, learning_rate, amplitude)
+  key = {**_measured_config(config, measurements), "bin_steps": bin_steps}
+
+  def compute():
+    result, seconds = run_measured(config, measurements, progress)
+    h = {k: v[0] for k, v in result.history.items()}
+    steps = result.record_steps
+    change = np.concatenate([analysis.fixed_gamma_loss_change(h["class_losses"], h["gamma"]),
+                             [np.nan]])
+    onsets = analysis.instability_onsets(change, config.period + 1)
+    measured = np.isfinite(h["hessian_max"])
+    onset_hessian = np.where(onsets >= 0, analysis.value_at_or_before(
+        steps, h["hessian_max"], np.maximum(onsets, 0)), np.nan)
+    f32 = lambda a: np.asarray(a, np.float32)
+    arrays = {
+        "hessian_step": steps[measured], "hessian_max": h["hessian_max"][measured],
+        "bin_step": steps[::bin_steps][:len(steps) // bin_steps],
+        "acc_mean": f32(_bins(h["train_accuracy"], bin_steps, np.mean)),
+        "F_min": f32(_bins(h["loss"], bin_steps, np.min)),
+        "F_max": f32(_bins(h["loss"], bin_steps, np.max)),
+        "unstable_max": f32(_bins(np.nan_to_num(change, nan=-np.inf), bin_steps, np.max)),
+        "onsets": onsets, "onset_hessian": onset_hessian}
+    summary = {"train_accuracy": float(result.final["train_accuracy"][0]),
+               "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
+    return arrays, summary
+
+  return store.cached(directory, "threshold", key, compute, recompute)
+
+
+@registry.experiment("instability_threshold")
+def instability_threshold(directory, recompute: bool = False, progress: bool = True):
+  """Threshold runs for every width and learning rate, and the static loss at width 100.
+
+  Returns:
+    ``{(width, learning_rate, amplitude): (arrays, meta)}``.
+  """
+  out = {}
+  for width in THRESHOLD_WIDTHS:
+    for lr in THRESHOLD_LEARNING_RATES:
+      out[(width, lr, 70.0)] = threshold_result(directory, width, lr, 70.0, recompute, progress)
+  for lr in THRESHOLD_LEARNING_RATES:
+    out[(100, lr, 1.0)] = threshold_result(directory, 100, lr, 1.0, recompute, progress)
+  return out
