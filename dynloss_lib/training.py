@@ -21,12 +21,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+
+with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and uses text bars
+  warnings.simplefilter("ignore")
+  from tqdm.auto import tqdm
 
 from dynloss_lib.data import check_dataset
 
