@@ -130,3 +130,4 @@ def check_dataset(x, labels, num_classes: int) -> None:
   if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
     index = np.argwhere(~np.isfinite(x))[0]
     raise ValueError(f"x must be finite, got {x[tuple(index)]} at index {tuple(index)}")
+from dynloss_lib.cifar import cifar10  # noqa: E402  (public name: dynloss_lib.data.cifar10)

@@ -1,0 +1,389 @@
+"""CIFAR-10 studies: static vs dynamical loss, the (A, T) sweep, the Wide ResNet check.
+
+A :class:`Study` names one setting of the three experiments of the book's
+chapter "CIFAR10 with Myrtle5". Two are defined (:data:`STUDIES`):
+
+* ``"subset-cpu"``: what the stored results hold, sized for a 2-core CPU:
+  Myrtle5 of width 16 on the 5,085-image training subset (tested on its
+  1,017 test images), 8 epochs, batch 128; a WRN-10-1 for the comparison.
+* ``"full-gpu"``: the paper's setting on a GPU: Myrtle5-64 on the full CIFAR-10
+  (50,000 / 10,000 images), 30 epochs, batch 512, 5 seeds; a WRN-16-4.
+
+Every run is stored by :func:`dynloss_lib.store.cached` as ``cifar10-run-{key}.npz``
+(its per-epoch history) under the results folder, keyed by its
+:class:`~dynloss_lib.minibatch.CifarConfig` and the md5 of its data; a run in
+progress keeps a checkpoint after every epoch, so an interrupted study resumes::
+
+  python -m dynloss_lib cifar10 --study full-gpu --results-dir book/results \\
+      --checkpoint-dir /content/drive/MyDrive/dynloss-checkpoints
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from dynloss_lib import cifar, cli, minibatch, registry, store
+
+RUN_NAME = "cifar10-run"
+SUBSET_FILE = "cifar10_subset.npz"
+SUBSET_MD5 = "e98607fef967a436a9531a2655089a73"
+"""md5 of ``cifar10_subset.npz`` (5,085 training and 1,017 test images of CIFAR-10)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """One setting of the chapter's three experiments.
+
+  Attributes:
+    data: ``"subset"`` (the 5,085-image file) or ``"full"`` (all of CIFAR-10).
+    base: the :class:`~dynloss_lib.minibatch.CifarConfig` shared by every run.
+    seeds: seeds of the static-vs-dynamical comparison.
+    amplitude, period: the dynamical loss of the comparison (period in steps).
+    sweep_amplitudes, sweep_periods: the (A, T) grid (one seed, ``seeds[0]``).
+    wrn_depth, wrn_widen_factor, wrn_seeds: the Wide ResNet comparison.
+  """
+  data: str
+  base: minibatch.CifarConfig
+  seeds: tuple[int, ...]
+  amplitude: float
+  period: int
+  sweep_amplitudes: tuple[float, ...]
+  sweep_periods: tuple[int, ...]
+  wrn_depth: int
+  wrn_widen_factor: int
+  wrn_seeds: tuple[int, ...]
+
+
+STUDIES = {
+    "subset-cpu": Study(
+        data="subset",
+        base=minibatch.CifarConfig(width=16, epochs=8, batch_size=128, learning_rate=0.05,
+                                   period=20),
+        seeds=(0, 1, 2), amplitude=10.0, period=20,
+        sweep_amplitudes=(1.0, 3.0, 10.0), sweep_periods=(20, 80),
+        wrn_depth=10, wrn_widen_factor=1, wrn_seeds=(0,)),
+    "full-gpu": Study(
+        data="full",
+        base=minibatch.CifarConfig(width=64, epochs=30, batch_size=512, learning_rate=0.1,
+                                   period=97),
+        seeds=(0, 1, 2, 3, 4), amplitude=10.0, period=97,
+        sweep_amplitudes=(1.0, 3.0, 10.0, 30.0), sweep_periods=(24, 97, 390, 1560),
+        wrn_depth=16, wrn_widen_factor=4, wrn_seeds=(0, 1, 2)),
+}
+
+
+def find_subset() -> Path | None:
+  """The 5,085-image subset file, or None.
+
+  Looked for at ``$DYNLOSS_CIFAR10_SUBSET``, then ``shared/data/`` beside the
+  repository (``../shared/data`` from its root) and below the working folder's
+  parents (the book runs in ``book/``).
+  """
+  candidates = [os.environ.get("DYNLOSS_CIFAR10_SUBSET")]
+  candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / SUBSET_FILE)
+  candidates += [Path.cwd().parents[i] / "shared" / "data" / SUBSET_FILE
+                 for i in range(min(3, len(Path.cwd().parents)))]
+  for candidate in candidates:
+    if candidate and Path(candidate).is_file():
+      return Path(candidate)
+  return None
+
+
+def data_label(kind: str) -> dict[str, str]:
+  """What keys a stored run's data: the file's name and md5."""
+  if kind == "subset":
+    return {"name": SUBSET_FILE, "md5": SUBSET_MD5}
+  if kind == "full":
+    return {"name": cifar.TARBALL, "md5": cifar.MD5}
+  raise ValueError(f"data must be 'subset' or 'full', got data={kind!r}")
+
+
+def load_data(kind: str, source=None) -> cifar.CifarData:
+  """Load the study's data (``source`` overrides where it is read from).
+
+  The subset file is checked against :data:`SUBSET_MD5` so that stored
+  results are never mixed with runs on other data.
+  """
+  if kind == "subset":
+    path = Path(source) if source is not None else find_subset()
+    if path is None:
+      raise ValueError(f"{SUBSET_FILE} not found; pass its path (--data) or set "
+                       "DYNLOSS_CIFAR10_SUBSET")
+    found = cifar.md5sum(path) if path.is_file() else None
+    if found != SUBSET_MD5:
+      raise ValueError(f"{path} is not the expected subset file: md5 {found}, expected "
+                       f"{SUBSET_MD5}")
+    return cifar.cifar10(path)
+  data_label(kind)
+  return cifar.cifar10(source)
+
+
+class _LazyData:
+  def __init__(self, kind, source):
+    self.kind, self.source, self.data = kind, source, None
+
+  def get(self):
+    if self.data is None:
+      self.data = load_data(self.kind, self.source)
+    return self.data
+
+
+def run_config(config: minibatch.CifarConfig, data, label: dict, results_dir, *,
+               checkpoint_dir=None, recompute: bool = False, progress: bool = True,
+               stored_only: bool = False, loop: str | None = None):
+  """Train ``config`` (or load its stored history).
+
+  Args:
+    config: the run.
+    data: a :class:`~dynloss_lib.cifar.CifarData`, or a zero-argument
+      callable returning one (only called if the run must be computed).
+    label: the data's :func:`data_label` (part of the stored key).
+    results_dir: the results folder.
+    checkpoint_dir: where a run in progress keeps its checkpoint.
+    recompute: train even if a stored result exists.
+    progress: show a progress bar.
+    stored_only: return None instead of training when nothing is stored.
+    loop: see :class:`~dynloss_lib.minibatch.Trainer`.
+
+  Returns:
+    ``(history, summary)``: per-epoch arrays and the stored summary; or None.
+  """
+  key = {"run": config.to_dict(), "data": dict(label)}
+  if stored_only:
+    found = store.load(results_dir, RUN_NAME, key)
+    return None if found is None else (found[0], found[1]["summary"])
+
+  def compute():
+    import jax
+    run = minibatch.train(config, data() if callable(data) else data,
+                          checkpoint_dir=checkpoint_dir, progress=progress, loop=loop)
+    history = run.history
+    return history, {"final_test_accuracy": float(history["test_accuracy"][-1]),
+                     "best_test_accuracy": float(history["test_accuracy"].max()),
+                     "device": jax.devices()[0].device_kind,
+                     "train_seconds": float(history["epoch_seconds"].sum())}
+
+  arrays, meta = store.cached(results_dir, RUN_NAME, key, compute, recompute=recompute)
+  return arrays, meta["summary"]
+
+
+def study_configs(study: Study) -> dict[str, list[minibatch.CifarConfig]]:
+  """Every run of a study, by part: ``static``, ``dynamical``, ``sweep``, ``wrn``.
+
+  ``sweep`` lists the grid row by row (amplitudes) and column by column
+  (periods); amplitude 1 runs are the static runs (their period is the base's,
+  since it does not matter), so they are shared with the comparison.
+  """
+  base = study.base
+  static = lambda seed, **kw: base.replace(amplitude=1.0, period=base.period, seed=seed, **kw)
+  dynamical = lambda seed, **kw: base.replace(amplitude=study.amplitude, period=study.period,
+                                              seed=seed, **kw)
+  seed = study.seeds[0]
+  sweep = [static(seed) if a == 1 else base.replace(amplitude=a, period=t, seed=seed)
+           for a in study.sweep_amplitudes for t in study.sweep_periods]
+  wrn = dict(model="wrn", depth=study.wrn_depth, widen_factor=study.wrn_widen_factor)
+  return {"static": [static(s) for s in study.seeds],
+          "dynamical": [dynamical(s) for s in study.seeds],
+          "sweep": sweep,
+          "wrn_static": [static(s, **wrn) for s in study.wrn_seeds],
+          "wrn_dynamical": [dynamical(s, **wrn) for s in study.wrn_seeds]}
+
+
+PARTS = ("static", "dynamical", "sweep", "wrn_static", "wrn_dynamical")
+
+
+def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, source=None,
+              checkpoint_dir=None, recompute: bool = False, progress: bool = True,
+              stored_only: bool = False, loop: str | None = None) -> dict[str, list]:
+  """Run (or load) the parts of a study, in order; stored runs are reused.
+
+  Args:
+    name_or_study: a key of :data:`STUDIES` or a :class:`Study`.
+    results_dir: the results folder.
+    parts: which of :data:`PARTS` to run.
+    source: where to read the data (default: see :func:`load_data`).
+    checkpoint_dir: checkpoints of runs in progress.
+    recompute: retrain stored runs.
+    progress: progress bars.
+    stored_only: do not train; missing runs come back as None.
+    loop: see :class:`~dynloss_lib.minibatch.Trainer`.
+
+  Returns:
+    part -> list of ``(history, summary)`` (or None), in :func:`study_configs` order.
+  """
+  study = STUDIES[name_or_study] if isinstance(name_or_study, str) else name_or_study
+  unknown = [p for p in parts if p not in PARTS]
+  if unknown:
+    raise ValueError(f"unknown part(s) {unknown}; known: {PARTS}")
+  data = _LazyData(study.data, source)
+  label = data_label(study.data)
+  configs = study_configs(study)
+  done: dict = {}
+  results = {}
+  for part in parts:
+    results[part] = []
+    for config in configs[part]:
+      if config not in done or recompute:
+        done[config] = run_config(config, data.get, label, results_dir,
+                                  checkpoint_dir=checkpoint_dir, progress=progress,
+                                  recompute=recompute, stored_only=stored_only, loop=loop)
+      results[part].append(done[config])
+  return results
+
+
+def curves(results: Sequence, name: str = "test_accuracy") -> np.ndarray:
+  """Stack one history over the stored runs of a part: ``(runs, epochs)``.
+
+  Runs that are not stored (None) are left out.
+
+  Examples:
+    >>> curves([({"test_accuracy": np.array([0.1, 0.2])}, {}), None])
+    array([[0.1, 0.2]])
+  """
+  rows = [result[0][name] for result in results if result is not None]
+  return np.stack(rows) if rows else np.zeros((0, 0))
+
+
+def sweep_grid(study: Study, results: Sequence, name: str = "test_accuracy") -> np.ndarray:
+  """Final ``name`` over the (A, T) grid: ``(len(amplitudes), len(periods))``, NaN if missing.
+
+  Examples:
+    >>> study = STUDIES["subset-cpu"]
+    >>> cells = len(study.sweep_amplitudes) * len(study.sweep_periods)
+    >>> sweep_grid(study, [None] * cells).shape
+    (3, 2)
+  """
+  finals = [np.nan if r is None else float(r[0][name][-1]) for r in results]
+  return np.asarray(finals).reshape(len(study.sweep_amplitudes), len(study.sweep_periods))
+
+
+def missing_runs(study: Study, results: dict) -> list[minibatch.CifarConfig]:
+  """The distinct configurations of ``results`` (from :func:`run_study`) not stored yet."""
+  configs = study_configs(study)
+  missing = []
+  for part, found in results.items():
+    missing += [c for c, r in zip(configs[part], found) if r is None and c not in missing]
+  return missing
+
+
+def _register(experiment_name, parts):
+  @registry.experiment(experiment_name)
+  def experiment(directory, recompute=False, progress=True):
+    return run_study("subset-cpu", directory, parts=parts, recompute=recompute,
+                     progress=progress)
+  return experiment
+
+
+_register("cifar10_static_vs_dynamical", ("static", "dynamical"))
+_register("cifar10_sweep", ("sweep",))
+_register("cifar10_wrn", ("wrn_static", "wrn_dynamical"))
+
+
+def _add_cifar10_parser(subparsers):
+  parser = subparsers.add_parser(
+      "cifar10", help="train Myrtle5 / a Wide ResNet on CIFAR-10 with minibatch SGD",
+      description="Train on CIFAR-10 with the dynamical cross-entropy and store each run's "
+                  "history (resumable). Either --study NAME runs a whole study of the book "
+                  "chapter, or the options below run every combination of their values.")
+  parser.add_argument("--study", choices=sorted(STUDIES), default=None,
+                      help="run a whole study (its data, models, seeds and sweep)")
+  parser.add_argument("--parts", default=",".join(PARTS),
+                      help=f"with --study: which parts, from {','.join(PARTS)}")
+  parser.add_argument("--data", default=None,
+                      help="an .npz file, a cifar-10-batches-py folder or the tarball "
+                           "(default: download into the cache, or the subset for --study "
+                           "subset-cpu)")
+  parser.add_argument("--model", choices=["myrtle5", "wrn"], default="myrtle5")
+  parser.add_argument("--width", type=cli.parse_int_list, default=[64],
+                      help="Myrtle5 channels (default 64)")
+  parser.add_argument("--depth", type=int, default=16, help="WRN depth 6n+4 (default 16)")
+  parser.add_argument("--widen-factor", type=int, default=4, help="WRN k (default 4)")
+  parser.add_argument("--amplitude", type=cli.parse_float_list, default=[1.0],
+                      help="A >= 1; 1 is the static loss (default 1)")
+  parser.add_argument("--period", type=cli.parse_int_list, default=[100],
+                      help="T in optimiser steps; cycles last T+1 steps (default 100)")
+  parser.add_argument("--period-epochs", type=cli.parse_float_list, default=None,
+                      help="T in epochs instead (converted to steps, overrides --period)")
+  parser.add_argument("--seeds", type=cli.parse_int_list, default=[0])
+  parser.add_argument("--epochs", type=int, default=30)
+  parser.add_argument("--batch-size", type=int, default=512)
+  parser.add_argument("--learning-rate", type=float, default=0.1, help="peak (default 0.1)")
+  parser.add_argument("--weight-decay", type=float, default=5e-4)
+  parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+  parser.add_argument("--train-size", type=int, default=None)
+  parser.add_argument("--test-size", type=int, default=None)
+  parser.add_argument("--no-augment", action="store_true")
+  parser.add_argument("--results-dir", default="book/results")
+  parser.add_argument("--checkpoint-dir", default=str(cifar.default_cache_dir() / "checkpoints"),
+                      help="where runs in progress keep their checkpoints")
+  parser.add_argument("--loop", choices=["scan", "python"], default=None,
+                      help="scan: one jitted scan per epoch; python: a loop of jitted steps "
+                           "(default: python on a CPU, scan elsewhere)")
+  parser.add_argument("--recompute", action="store_true", help="retrain stored runs")
+  parser.add_argument("--json", action="store_true", help="one JSON line per run")
+  parser.add_argument("--no-progress", action="store_true")
+  parser.set_defaults(handler=_run_cifar10_command)
+
+
+def _print_run(config, result, as_json):
+  history, summary = result
+  line = {"config": config.to_dict(), **{k: v for k, v in summary.items()}}
+  if as_json:
+    print(json.dumps(line), flush=True)
+  else:
+    size = config.width if config.model == "myrtle5" else \
+        f"{config.depth}-{config.widen_factor}"
+    print(f"{config.model:>8} {size:>5} {config.amplitude:>6g} {config.period:>6} "
+          f"{config.seed:>4} {summary['final_test_accuracy']:>9.4f} "
+          f"{summary['best_test_accuracy']:>9.4f}", flush=True)
+
+
+def _run_cifar10_command(args) -> int:
+  progress = not args.no_progress
+  header = f"{'model':>8} {'size':>5} {'A':>6} {'T':>6} {'seed':>4} {'final acc':>9} " \
+           f"{'best acc':>9}"
+  if args.study is not None:
+    study = STUDIES[args.study]
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    results = run_study(study, args.results_dir, parts=parts, source=args.data,
+                        checkpoint_dir=args.checkpoint_dir, recompute=args.recompute,
+                        progress=progress, loop=args.loop)
+    configs = study_configs(study)
+    if not args.json:
+      print(header)
+    for part in parts:
+      for config, result in zip(configs[part], results[part]):
+        _print_run(config, result, args.json)
+    return 0
+  data = cifar.cifar10(args.data, progress=progress)
+  data = cifar.subset(data, args.train_size, args.test_size)
+  label = {"name": "custom", "fingerprint": cifar.fingerprint(data)}
+  periods = args.period
+  if args.period_epochs is not None:
+    periods = [minibatch.epochs_to_steps(e, len(data.y_train), args.batch_size)
+               for e in args.period_epochs]
+  configs = [minibatch.CifarConfig(
+      model=args.model, width=width, depth=args.depth, widen_factor=args.widen_factor,
+      epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+      weight_decay=args.weight_decay, amplitude=amplitude, period=period,
+      augment=not args.no_augment, dtype=args.dtype, seed=seed)
+      for width in args.width for amplitude in args.amplitude for period in periods
+      for seed in args.seeds]
+  minibatch.steps_per_epoch(len(data.y_train), args.batch_size)  # checks the batch size
+  if not args.json:
+    print(header)
+  for config in configs:
+    result = run_config(config, data, label, args.results_dir,
+                        checkpoint_dir=args.checkpoint_dir, recompute=args.recompute,
+                        progress=progress, loop=args.loop)
+    _print_run(config, result, args.json)
+  return 0
+
+
+cli.register_command(_add_cifar10_parser)

@@ -1,0 +1,306 @@
+"""CIFAR-10: loader and its checks, models, minibatch training, resume, Gamma by label, CLI."""
+
+import pickle
+import tarfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dynloss_lib import cifar, cifar_experiments, cli, convnets, minibatch, schedules
+from dynloss_lib.data import cifar10
+from dynloss_lib.losses import dynamical_cross_entropy
+
+TINY = dict(width=2, batch_size=4, epochs=2, learning_rate=0.05)
+
+
+def _arrays(n_train=8, n_test=4, seed=0):
+  rng = np.random.default_rng(seed)
+  return cifar.CifarData(rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+                         (np.arange(n_train) % 10).astype(np.int32),
+                         rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
+                         (np.arange(n_test) % 10).astype(np.int32))
+
+
+def _write_npz(path, data, compressed=True):
+  (np.savez_compressed if compressed else np.savez)(path, **data._asdict())
+  return path
+
+
+def _write_batches(folder, n=3):
+  folder.mkdir(parents=True, exist_ok=True)
+  rng = np.random.default_rng(1)
+  for name in cifar.TRAIN_BATCHES + (cifar.TEST_BATCH,):
+    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"labels": list(range(n))}
+    (folder / name).write_bytes(pickle.dumps(batch))
+  return folder
+
+
+# --- loader ---------------------------------------------------------------------------------
+
+def test_npz_round_trip(tmp_path):
+  data = _arrays()
+  loaded = cifar10(_write_npz(tmp_path / "c.npz", data))
+  for got, want in zip(loaded, data):
+    np.testing.assert_array_equal(got, want)
+  assert loaded.y_train.dtype == np.int32
+
+
+def test_truncated_npz_is_detected(tmp_path):
+  path = _write_npz(tmp_path / "c.npz", _arrays())
+  path.write_bytes(path.read_bytes()[:-200])
+  with pytest.raises(ValueError, match="corrupt or truncated"):
+    cifar10(path)
+
+
+def test_flipped_byte_in_uncompressed_npz_is_detected(tmp_path):
+  path = _write_npz(tmp_path / "c.npz", _arrays(), compressed=False)
+  raw = bytearray(path.read_bytes())
+  raw[len(raw) // 3] ^= 0xFF  # inside x_train's pixels: only the CRC can notice
+  path.write_bytes(bytes(raw))
+  with pytest.raises(ValueError, match="corrupt or truncated"):
+    cifar10(path)
+
+
+def test_batches_folder_and_parent_folder(tmp_path):
+  folder = _write_batches(tmp_path / cifar.FOLDER)
+  for source in (folder, tmp_path):
+    data = cifar10(source)
+    assert data.x_train.shape == (15, 32, 32, 3) and data.x_test.shape == (3, 32, 32, 3)
+  # the official layout is channel-major: pixel (0, 0) of image 0 is data[0, [0, 1024, 2048]]
+  raw = pickle.loads((folder / "data_batch_1").read_bytes())[b"data"]
+  np.testing.assert_array_equal(data.x_train[0, 0, 0], raw[0, [0, 1024, 2048]])
+
+
+def test_truncated_batch_is_detected(tmp_path):
+  folder = _write_batches(tmp_path / cifar.FOLDER)
+  raw = (folder / "data_batch_3").read_bytes()
+  (folder / "data_batch_3").write_bytes(raw[: len(raw) // 2])
+  with pytest.raises(ValueError, match="data_batch_3 is corrupt or truncated"):
+    cifar10(folder)
+
+
+def test_tarball_with_wrong_md5_is_refused(tmp_path):
+  folder = _write_batches(tmp_path / "src" / cifar.FOLDER)
+  tarball = tmp_path / cifar.TARBALL
+  with tarfile.open(tarball, "w:gz") as archive:
+    archive.add(folder, arcname=cifar.FOLDER)
+  with pytest.raises(ValueError, match=f"expected {cifar.MD5}"):
+    cifar10(tarball)
+  with pytest.raises(ValueError, match="corrupt or truncated"):
+    cifar10(tmp_path)  # a folder holding the tarball
+
+
+def test_empty_folder_says_what_is_expected(tmp_path):
+  with pytest.raises(ValueError, match="no CIFAR-10 files in .*data_batch_1.*md5"):
+    cifar10(tmp_path)
+  with pytest.raises(ValueError, match="does not exist"):
+    cifar10(tmp_path / "missing")
+
+
+def test_offline_download_says_how_to_provide_the_data(tmp_path, monkeypatch):
+  import pooch
+
+  def offline(*args, **kwargs):
+    raise ConnectionError("no network")
+  monkeypatch.setattr(pooch, "retrieve", offline)
+  with pytest.raises(ValueError, match="offline, download https://.*cifar-10-python.tar.gz"):
+    cifar10(cache_dir=tmp_path)
+  with pytest.raises(ValueError, match="download=False"):
+    cifar10(cache_dir=tmp_path, download=False)
+
+
+@pytest.mark.parametrize("images, labels, message", [
+    (np.zeros((2, 3, 32, 32), np.uint8), np.zeros(2, int), r"shape \(N, 32, 32, 3\)"),
+    (np.zeros((2, 32, 32, 3), np.float32), np.zeros(2, int), "must be uint8"),
+    (np.zeros((2, 32, 32, 3), np.uint8), np.array([0, -1]), "got label -1 at index 1"),
+    (np.zeros((2, 32, 32, 3), np.uint8), np.array([0.0, 1.0]), "must be integers"),
+    (np.zeros((2, 32, 32, 3), np.uint8), np.zeros(3, int), "one label per image"),
+])
+def test_bad_arrays_in_a_file_are_refused(tmp_path, images, labels, message):
+  good = _arrays()
+  path = tmp_path / "c.npz"
+  np.savez(path, x_train=images, y_train=labels, x_test=good.x_test, y_test=good.y_test)
+  with pytest.raises(ValueError, match=message):
+    cifar10(path)
+
+
+def test_npz_missing_arrays(tmp_path):
+  np.savez(tmp_path / "c.npz", x_train=np.zeros((1, 32, 32, 3), np.uint8))
+  with pytest.raises(ValueError, match=r"no array\(s\) \['y_train'"):
+    cifar10(tmp_path / "c.npz")
+
+
+def test_augment_flips_or_keeps_each_image():
+  images = jnp.asarray(np.random.default_rng(0).normal(size=(16, 32, 32, 3)), jnp.float32)
+  out = np.asarray(cifar.augment(jax.random.PRNGKey(3), images, pad=0))
+  same = (out == np.asarray(images)).all(axis=(1, 2, 3))
+  flipped = (out == np.asarray(images)[:, :, ::-1]).all(axis=(1, 2, 3))
+  assert (same | flipped).all() and same.any() and flipped.any()
+  cropped = np.asarray(cifar.augment(jax.random.PRNGKey(3), images, pad=4))
+  assert cropped.shape == images.shape and not (cropped == np.asarray(images)).all()
+
+
+# --- models ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs", [dict(model="myrtle5", width=3),
+                                    dict(model="wrn", depth=10, widen_factor=1),
+                                    dict(model="myrtle5", width=3, dtype="bfloat16")])
+def test_model_output_shapes(kwargs):
+  net = convnets.build(**kwargs)
+  x = jnp.zeros((5, 32, 32, 3), jnp.float32)
+  variables = net.init(jax.random.PRNGKey(0), x)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(variables))
+  logits, updated = net.apply(variables, x, train=True, mutable=["batch_stats"])
+  assert logits.shape == (5, 10) and logits.dtype == jnp.float32
+  assert bool(updated) == (kwargs["model"] == "wrn")
+
+
+def test_bad_model_arguments():
+  with pytest.raises(ValueError, match="width=0"):
+    convnets.build("myrtle5", width=0)
+  with pytest.raises(ValueError, match="dtype='float16'"):
+    convnets.build("myrtle5", dtype="float16")
+  with pytest.raises(ValueError, match="batch_size=0"):
+    minibatch.CifarConfig(batch_size=0)
+  with pytest.raises(ValueError, match="amplitude=0.5"):
+    minibatch.CifarConfig(amplitude=0.5)
+
+
+# --- training --------------------------------------------------------------------------------
+
+def test_batch_larger_than_training_set():
+  with pytest.raises(ValueError, match="got batch_size=16"):
+    minibatch.train(minibatch.CifarConfig(**{**TINY, "batch_size": 16}), _arrays(),
+                    progress=False)
+
+
+def test_training_runs_and_is_deterministic():
+  config = minibatch.CifarConfig(**TINY, amplitude=5.0, period=3)
+  first = minibatch.train(config, _arrays(), progress=False)
+  second = minibatch.train(config, _arrays(), progress=False)
+  for name in ("train_loss", "train_static_loss", "test_accuracy", "test_loss"):
+    assert first.history[name].shape == (2,)
+    assert np.isfinite(first.history[name]).all()
+    np.testing.assert_array_equal(first.history[name], second.history[name])
+  assert int(first.state["step"]) == 2 * 2
+
+
+def test_bfloat16_training_runs():
+  config = minibatch.CifarConfig(**{**TINY, "epochs": 1}, dtype="bfloat16")
+  run = minibatch.train(config, _arrays(), progress=False)
+  assert np.isfinite(run.history["train_loss"]).all()
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(run.state["params"]))
+
+
+def test_training_decreases_the_loss_on_a_fixed_batch():
+  data = _arrays(n_train=4, n_test=4)
+  config = minibatch.CifarConfig(width=4, batch_size=4, epochs=15, learning_rate=0.05,
+                                 augment=False, warmup_fraction=0.0)
+  run = minibatch.train(config, data, progress=False)
+  assert run.history["train_loss"][-1] < 0.8 * run.history["train_loss"][0]
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
+  config = minibatch.CifarConfig(**{**TINY, "epochs": 3}, amplitude=4.0, period=2)
+  whole = minibatch.train(config, _arrays(), progress=False)
+
+  def interrupt(epoch, history):
+    if epoch == 0:
+      raise KeyboardInterrupt
+  with pytest.raises(KeyboardInterrupt):
+    minibatch.train(config, _arrays(), checkpoint_dir=tmp_path, progress=False,
+                    on_epoch=interrupt)
+  assert len(list(tmp_path.glob("cifar10-checkpoint-*.npz"))) == 1
+  epochs_run = []
+  resumed = minibatch.train(config, _arrays(), checkpoint_dir=tmp_path, progress=False,
+                            on_epoch=lambda epoch, history: epochs_run.append(epoch))
+  assert epochs_run == [1, 2]
+  for name in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+    np.testing.assert_array_equal(resumed.history[name], whole.history[name])
+  for got, want in zip(jax.tree_util.tree_leaves(resumed.state),
+                       jax.tree_util.tree_leaves(whole.state)):
+    np.testing.assert_array_equal(got, want)
+  assert not list(tmp_path.glob("cifar10-checkpoint-*.npz"))  # removed when finished
+
+
+def test_scan_and_python_loops_agree():
+  config = minibatch.CifarConfig(**TINY, amplitude=3.0, period=2)
+  scan = minibatch.train(config, _arrays(), progress=False, loop="scan")
+  python = minibatch.train(config, _arrays(), progress=False, loop="python")
+  np.testing.assert_allclose(scan.history["train_loss"], python.history["train_loss"],
+                             rtol=1e-4)
+  with pytest.raises(ValueError, match="loop='while'"):
+    minibatch.Trainer(config, 8, loop="while")
+
+
+def test_gamma_is_applied_per_sample_by_label():
+  config = minibatch.CifarConfig(width=2, batch_size=8, epochs=1, amplitude=20.0, period=10,
+                                 augment=False)
+  trainer = minibatch.Trainer(config, train_size=8)
+  state = trainer.init_state()
+  state["step"] = jnp.asarray(5 + 11, jnp.int32)  # mid-cycle of cycle 1: class 1 emphasised
+  gamma = np.asarray(schedules.periodic_weights(16, 20.0, 10, 10))
+  assert gamma.argmax() == 1 and gamma[1] / gamma[0] == pytest.approx(20.0)
+  data = _arrays()
+  _, metrics = trainer._train_step(state, (jnp.asarray(data.x_train), jnp.asarray(data.y_train),
+                                           jax.random.PRNGKey(0)))
+  logits = trainer.model.apply({"params": state["params"]},
+                               cifar.normalise(jnp.asarray(data.x_train)))
+  log_p = np.asarray(jax.nn.log_softmax(logits))[np.arange(8), data.y_train]
+  expected = -np.mean(gamma[data.y_train] * log_p)
+  assert float(metrics[0]) == pytest.approx(expected, rel=1e-5)
+  assert float(metrics[1]) == pytest.approx(-np.mean(log_p), rel=1e-5)
+  assert float(metrics[0]) != pytest.approx(float(metrics[1]), rel=1e-3)
+  np.testing.assert_allclose(float(dynamical_cross_entropy(logits, jnp.asarray(data.y_train),
+                                                           jnp.asarray(gamma))), expected,
+                             rtol=1e-5)
+
+
+def test_period_conversion():
+  assert minibatch.epochs_to_steps(1, 5085, 128) == 39
+  assert minibatch.epochs_to_steps(0.01, 5085, 128) == 1
+  with pytest.raises(ValueError, match="epochs=0"):
+    minibatch.epochs_to_steps(0, 5085, 128)
+
+
+# --- studies and command line ----------------------------------------------------------------
+
+def test_study_configs_share_the_static_runs():
+  configs = cifar_experiments.study_configs(cifar_experiments.STUDIES["subset-cpu"])
+  assert configs["sweep"][0] == configs["static"][0]
+  assert {c.amplitude for c in configs["dynamical"]} == {10.0}
+  assert all(c.model == "wrn" for c in configs["wrn_static"] + configs["wrn_dynamical"])
+
+
+def test_stored_only_returns_none_for_missing_runs(tmp_path):
+  results = cifar_experiments.run_study("subset-cpu", tmp_path, parts=["static"],
+                                        stored_only=True, progress=False)
+  assert results["static"] == [None, None, None]
+
+
+def test_cli_runs_and_stores(tmp_path, capsys):
+  source = _write_npz(tmp_path / "c.npz", _arrays())
+  argv = ["cifar10", "--data", str(source), "--width", "2", "--epochs", "1", "--batch-size",
+          "4", "--amplitude", "1,3", "--period", "2", "--results-dir", str(tmp_path / "r"),
+          "--checkpoint-dir", str(tmp_path / "ck"), "--json", "--no-progress"]
+  assert cli.main(argv) == 0
+  assert len(capsys.readouterr().out.strip().splitlines()) == 2
+  assert len(list((tmp_path / "r").glob("cifar10-run-*.npz"))) == 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--batch-size", "64"], "batch_size=64"),
+    (["--data", "EMPTY"], "no CIFAR-10 files"),
+])
+def test_cli_errors_are_one_line(tmp_path, capsys, extra, message):
+  (tmp_path / "empty").mkdir()
+  source = _write_npz(tmp_path / "c.npz", _arrays())
+  extra = [str(tmp_path / "empty") if e == "EMPTY" else e for e in extra]
+  argv = ["cifar10", "--data", str(source), "--width", "2", "--epochs", "1",
+          "--results-dir", str(tmp_path / "r"), "--no-progress", *extra]
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err
+  assert message in err and len(err.strip().splitlines()) == 1
