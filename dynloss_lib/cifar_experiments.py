@@ -33,6 +33,10 @@ from dynloss_lib import cifar, cli, minibatch, registry, store
 RUN_NAME = "cifar10-run"
 SUBSET_FILE = "cifar10_subset.npz"
 SUBSET_MD5 = "e98607fef967a436a9531a2655089a73"
+TINY_FILE = "cifar10_tiny.npz"
+TINY_MD5 = "5e96ad38cdeb54c423e2d10ffcb7a865"
+"""md5 of ``book/data/cifar10_tiny.npz``: the subset's first 300 training and 100 test images,
+committed so that the chapter's tiny setting runs anywhere, offline included."""
 """md5 of ``cifar10_subset.npz`` (5,085 training and 1,017 test images of CIFAR-10)."""
 
 
@@ -41,7 +45,8 @@ class Study:
   """One setting of the chapter's three experiments.
 
   Attributes:
-    data: ``"subset"`` (the 5,085-image file) or ``"full"`` (all of CIFAR-10).
+    data: ``"subset"`` (the 5,085-image file), ``"tiny"`` (its committed 400-image slice)
+      or ``"full"`` (all of CIFAR-10).
     base: the :class:`~dynloss_lib.minibatch.CifarConfig` shared by every run.
     seeds: seeds of the static-vs-dynamical comparison.
     amplitude, period: the dynamical loss of the comparison (period in steps).
@@ -101,7 +106,9 @@ def data_label(kind: str) -> dict[str, str]:
     return {"name": SUBSET_FILE, "md5": SUBSET_MD5}
   if kind == "full":
     return {"name": cifar.TARBALL, "md5": cifar.MD5}
-  raise ValueError(f"data must be 'subset' or 'full', got data={kind!r}")
+  if kind == "tiny":
+    return {"name": TINY_FILE, "md5": TINY_MD5}
+  raise ValueError(f"data must be 'subset', 'tiny' or 'full', got data={kind!r}")
 
 
 def load_data(kind: str, source=None) -> cifar.CifarData:
@@ -120,6 +127,12 @@ def load_data(kind: str, source=None) -> cifar.CifarData:
       raise ValueError(f"{path} is not the expected subset file: md5 {found}, expected "
                        f"{SUBSET_MD5}")
     return cifar.cifar10(path)
+  if kind == "tiny":
+    found = cifar.md5sum(source) if source is not None and Path(source).is_file() else None
+    if found != TINY_MD5:
+      raise ValueError(f"data='tiny' needs the committed {TINY_FILE} (book/data/), got "
+                       f"source={source!r} with md5 {found}")
+    return cifar.cifar10(source)
   data_label(kind)
   return cifar.cifar10(source)
 

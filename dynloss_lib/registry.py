@@ -12,6 +12,9 @@ from typing import Callable
 
 EXPERIMENT_MODULES: list[str] = [
     # modules whose import registers experiments; each adds its own line
+    "dynloss_lib.book_experiments",
+    "dynloss_lib.landscape_experiments",
+    "dynloss_lib.cifar_experiments",
 ]
 
 EXPERIMENTS: dict[str, Callable] = {}

@@ -1,0 +1,327 @@
+"""The book's stored spiral experiments (chapters 4 and 5).
+
+Every run is stored in its own small file (``spiral-{key}.npz`` under the
+results folder), keyed by its full :class:`~dynloss_lib.experiments.SpiralConfig`,
+so runs shared by two chapters are computed once and an interrupted
+regeneration resumes where it stopped. Each file holds the final numbers, a
+coarse history (every ``RECORD_EVERY`` steps) and the final parameters.
+
+Regenerate everything with ``python -m dynloss_lib regenerate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from dynloss_lib import data as data_lib
+from dynloss_lib import experiments, registry, store, training
+from dynloss_lib.training import tqdm
+
+RECORD_EVERY = 500
+SPIRAL_STEPS = 70_000
+SPIRAL_PERIOD = 5_000
+SPIRAL_AMPLITUDE = 70.0
+
+# Chapter 4: static vs dynamical at width 100.
+SEEDS_PAPER = tuple(range(10))
+SEEDS_GLOROT = (0, 1, 2)
+SEEDS_BIAS_FREE = (0, 1)
+
+# Chapter 5: phase diagrams over (A, T).
+PHASE_AMPLITUDES = (2.0, 5.0, 10.0, 30.0, 70.0, 100.0)
+PHASE_PERIODS_100 = (500, 1000, 2000, 5000)
+PHASE_PERIODS_1000 = (500, 1000, 2000)
+PHASE_AMPLITUDES_1000 = (10.0, 70.0)
+PHASE_SEEDS = (0, 1, 2)
+PHASE_STEPS_1000 = 20_000
+
+
+@dataclasses.dataclass
+class StoredRun:
+  """One stored spiral run, as loaded from the results folder.
+
+  Attributes:
+    config: its :class:`~dynloss_lib.experiments.SpiralConfig`.
+    final: final numbers (``train_accuracy``, ``static_loss``, ``loss``,
+      ``val_accuracy`` with validation, ``diverged``, ``wall_seconds``).
+    record_steps: steps of the coarse history.
+    history: name -> array over ``record_steps``.
+    params: final parameters (nested dict of arrays).
+  """
+  config: Any
+  final: dict[str, Any]
+  record_steps: np.ndarray
+  history: dict[str, np.ndarray]
+  params: Any
+
+
+def spiral_config(width: int = 100, amplitude: float = SPIRAL_AMPLITUDE,
+                  period: int = SPIRAL_PERIOD, seed: int = 0, **changes):
+  """The book's spiral configuration: the paper's setting, last cycle static.
+
+  Args:
+    width: hidden units.
+    amplitude: A (1 is the static loss).
+    period: T.
+    seed: initialisation seed.
+    **changes: other :class:`~dynloss_lib.experiments.SpiralConfig` fields.
+
+  Returns:
+    A :class:`~dynloss_lib.experiments.SpiralConfig` with 70,000 steps, the
+    last cycle static and a history every ``RECORD_EVERY`` steps.
+
+  Examples:
+    >>> config = spiral_config(amplitude=1.0, seed=3)
+    >>> config.steps, config.last_cycle_static, config.seed
+    (70000, True, 3)
+  """
+  settings = dict(width=width, amplitude=float(amplitude), period=period, seed=seed,
+                  steps=SPIRAL_STEPS, last_cycle_static=True, record_every=RECORD_EVERY)
+  settings.update(changes)
+  return experiments.SpiralConfig(**settings)
+
+
+def _key(config, bias: bool = True) -> dict:
+  key = {"run": config.to_dict()}
+  if not bias:
+    key["bias"] = False
+  return key
+
+
+def _arrays_of(record_steps, history, params) -> dict[str, np.ndarray]:
+  arrays = {"record_steps": np.asarray(record_steps)}
+  arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items() if k != "gamma"})
+  arrays.update(store.flatten(params, "params/"))
+  return arrays
+
+
+def _stored(config, arrays, meta) -> StoredRun:
+  return StoredRun(
+      config=config, final=meta["summary"], record_steps=arrays["record_steps"],
+      history={k[len("history/"):]: v for k, v in arrays.items() if k.startswith("history/")},
+      params=store.unflatten(arrays, "params/"))
+
+
+def _compute_run(config, bias: bool):
+  if bias:
+    run = experiments.run_spiral(config, progress=False)
+    record_steps, history, final, params = (run.record_steps, run.history, run.final,
+                                            run.params)
+    diverged, seconds = run.diverged, run.wall_seconds
+  else:
+    record_steps, history, final, params, diverged, seconds = _run_bias_free(config)
+  summary = {k: float(v) for k, v in final.items()}
+  summary.update(diverged=bool(diverged), wall_seconds=round(float(seconds), 2))
+  return _arrays_of(record_steps, history, params), summary
+
+
+def load_runs(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
+              bias: bool = True) -> list[StoredRun]:
+  """Load each run's stored result, computing the missing ones first.
+
+  A progress bar (over runs) appears only when something must be computed.
+
+  Args:
+    directory: the results folder.
+    configs: :class:`~dynloss_lib.experiments.SpiralConfig` objects.
+    recompute: recompute every run even if stored.
+    progress: show a progress bar while computing.
+    bias: False trains a bias-free MLP (see :func:`bias_free_mlp`).
+
+  Returns:
+    One :class:`StoredRun` per config, in order.
+
+  Examples:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> config = spiral_config(amplitude=1.0, steps=1000)
+    >>> [run] = load_runs(folder, [config], progress=False)
+    >>> run.record_steps.shape, sorted(run.params["params"])
+    ((2,), ['Dense_0', 'Dense_1'])
+  """
+  found = [None if recompute else store.load(directory, "spiral", _key(c, bias))
+           for c in configs]
+  missing = [i for i, f in enumerate(found) if f is None]
+  for i in tqdm(missing, desc="spiral runs", unit="run", disable=not progress or not missing):
+    compute = lambda c=configs[i]: _compute_run(c, bias)
+    found[i] = store.cached(directory, "spiral", _key(configs[i], bias), compute,
+                            recompute=True)
+  return [_stored(c, *f) for c, f in zip(configs, found)]
+
+
+class _BiasFreeMLP(nn.Module):
+  width: int
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x):
+    init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
+    dense = lambda n: nn.Dense(n, use_bias=False, kernel_init=init, param_dtype=jnp.float64,
+                               dtype=jnp.float64)
+    return dense(self.num_classes)(nn.relu(dense(self.width)(x)))
+
+
+def bias_free_mlp(width: int = 100, num_classes: int = 3) -> nn.Module:
+  """The paper's MLP without biases (what neural-tangents' Dense became in late 2021).
+
+  Args:
+    width: hidden units.
+    num_classes: outputs.
+
+  Returns:
+    A flax module: Dense(width, no bias) - ReLU - Dense(num_classes, no bias),
+    weights ~ N(0, 1/fan_in), float64.
+
+  Examples:
+    >>> params = bias_free_mlp(4).init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+    >>> sorted(params["params"]["Dense_0"])
+    ['kernel']
+  """
+  return _BiasFreeMLP(width=width, num_classes=num_classes)
+
+
+_BIAS_FREE_APPLY: dict = {}
+
+
+def _run_bias_free(config):
+  if config.init != "paper" or config.dtype != "float64" or config.validation:
+    raise ValueError(f"the bias-free run supports the paper's float64 setting only, got {config}")
+  module = bias_free_mlp(config.width, config.num_classes)
+  apply_fn = _BIAS_FREE_APPLY.setdefault((config.width, config.num_classes), module.apply)
+  x, y = data_lib.spiral(config.points_per_class, config.num_classes, config.revolutions,
+                         config.noise, config.data_seed)
+  params = jax.tree_util.tree_map(
+      lambda p: p[None], module.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, 2))))
+  hyper = {"amplitude": jnp.array([config.amplitude]), "period": jnp.array([config.period]),
+           "phase_offset": jnp.array([config.period // 2 if config.start_mid else 0]),
+           "static_from": jnp.array([config.static_from])}
+  import time
+  start = time.perf_counter()
+  out = training.run_batch(
+      apply_fn, params, jnp.asarray(x), y,
+      weights_fn=experiments._spiral_weights(config.shape, config.num_classes), hyper=hyper,
+      learning_rates=jnp.array([config.learning_rate]), steps=config.steps,
+      record_every=config.record_every, progress=False, num_classes=config.num_classes)
+  seconds = time.perf_counter() - start
+  first = lambda tree: jax.tree_util.tree_map(lambda a: np.asarray(a[0]), tree)
+  return (out.record_steps, first(out.history), {k: v[0] for k, v in out.final.items()},
+          first(out.params), bool(out.diverged_step[0] >= 0), seconds)
+
+
+def seeds_configs() -> dict[str, list]:
+  """Chapter 4's runs: label -> configs (one per seed)."""
+  runs = {}
+  for init, seeds in (("paper", SEEDS_PAPER), ("glorot", SEEDS_GLOROT)):
+    for label, amplitude in (("static", 1.0), ("dynamical", SPIRAL_AMPLITUDE)):
+      runs[f"{init}/{label}"] = [spiral_config(amplitude=amplitude, seed=s, init=init)
+                                 for s in seeds]
+  return runs
+
+
+@registry.experiment("spiral_seeds")
+def spiral_seeds(directory, recompute: bool = False, progress: bool = True):
+  """Chapter 4: static (A=1) vs dynamical (A=70, T=5000) at width 100, two inits.
+
+  Returns:
+    label (``"paper/static"``, ``"paper/dynamical"``, ``"glorot/..."``) -> list
+    of :class:`StoredRun` over seeds.
+  """
+  return {label: load_runs(directory, configs, recompute, progress)
+          for label, configs in seeds_configs().items()}
+
+
+@registry.experiment("spiral_bias_free")
+def spiral_bias_free(directory, recompute: bool = False, progress: bool = True):
+  """Chapter 4: the paper's setting with a bias-free MLP, static and dynamical.
+
+  Returns:
+    ``{"static": [...], "dynamical": [...]}`` lists of :class:`StoredRun`.
+  """
+  return {label: load_runs(directory, [spiral_config(amplitude=a, seed=s)
+                                       for s in SEEDS_BIAS_FREE],
+                           recompute, progress, bias=False)
+          for label, a in (("static", 1.0), ("dynamical", SPIRAL_AMPLITUDE))}
+
+
+@dataclasses.dataclass
+class PhaseDiagram:
+  """Final accuracies over an (A, T) grid and seeds, plus the static baseline.
+
+  Attributes:
+    amplitudes: the grid's A values (rows).
+    periods: the grid's T values (columns).
+    seeds: the seeds.
+    steps: GD steps of every run.
+    width: hidden units.
+    train: ``(len(amplitudes), len(periods), len(seeds))`` final train accuracy.
+    val: same shape, validation accuracy (None without validation).
+    static_train, static_val: ``(len(seeds),)`` for the static loss (A = 1).
+    diverged: same shape as ``train``, True where a run diverged.
+  """
+  amplitudes: tuple
+  periods: tuple
+  seeds: tuple
+  steps: int
+  width: int
+  train: np.ndarray
+  val: np.ndarray | None
+  static_train: np.ndarray
+  static_val: np.ndarray | None
+  diverged: np.ndarray
+
+
+def phase_diagram(directory, width: int, amplitudes: Sequence[float], periods: Sequence[int],
+                  seeds: Sequence[int], steps: int, validation: bool,
+                  recompute: bool = False, progress: bool = True) -> PhaseDiagram:
+  """Run (or load) a grid of dynamical runs and the static baseline.
+
+  Every run uses the paper's init, learning rate 1 and the last cycle static.
+
+  Args:
+    directory: the results folder.
+    width: hidden units.
+    amplitudes, periods, seeds: the grid.
+    steps: GD steps per run.
+    validation: also measure validation accuracy.
+    recompute: recompute stored runs.
+    progress: progress bar while computing.
+
+  Returns:
+    A :class:`PhaseDiagram`.
+  """
+  config = lambda a, t, s: spiral_config(width=width, amplitude=a, period=t, seed=s,
+                                         steps=steps, validation=validation)
+  grid = [config(a, t, s) for a in amplitudes for t in periods for s in seeds]
+  # The static loss does not depend on T; its runs use the largest period of the grid.
+  static = [config(1.0, max(periods), s) for s in seeds]
+  runs = load_runs(directory, grid + static, recompute, progress)
+  shape = (len(amplitudes), len(periods), len(seeds))
+  values = lambda rs, key: np.array([r.final[key] for r in rs])
+  grid_runs, static_runs = runs[:len(grid)], runs[len(grid):]
+  return PhaseDiagram(
+      amplitudes=tuple(amplitudes), periods=tuple(periods), seeds=tuple(seeds), steps=steps,
+      width=width, train=values(grid_runs, "train_accuracy").reshape(shape),
+      val=values(grid_runs, "val_accuracy").reshape(shape) if validation else None,
+      static_train=values(static_runs, "train_accuracy"),
+      static_val=values(static_runs, "val_accuracy") if validation else None,
+      diverged=values(grid_runs, "diverged").astype(bool).reshape(shape))
+
+
+@registry.experiment("phase_width100")
+def phase_width100(directory, recompute: bool = False, progress: bool = True):
+  """Chapter 5: train accuracy over (A, T) at width 100 (70,000 steps)."""
+  return phase_diagram(directory, 100, PHASE_AMPLITUDES, PHASE_PERIODS_100, PHASE_SEEDS,
+                       SPIRAL_STEPS, validation=False, recompute=recompute, progress=progress)
+
+
+@registry.experiment("phase_width1000")
+def phase_width1000(directory, recompute: bool = False, progress: bool = True):
+  """Chapter 5: train and validation accuracy over (A, T) at width 1000."""
+  return phase_diagram(directory, 1000, PHASE_AMPLITUDES_1000, PHASE_PERIODS_1000,
+                       PHASE_SEEDS, PHASE_STEPS_1000, validation=True, recompute=recompute,
+                       progress=progress)

@@ -1,0 +1,188 @@
+"""Figures shared by the book's chapters: decision regions, Gamma(t), heat maps.
+
+Every function draws on a matplotlib ``Axes`` it is given and returns what it
+drew, so chapters compose them into their own figures.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import matplotlib.colors as mcolors
+import numpy as np
+
+CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+
+
+def class_cmap(num_classes: int) -> mcolors.ListedColormap:
+  """A discrete colormap with one colour per class.
+
+  Args:
+    num_classes: 2 to 5.
+
+  Returns:
+    A ``ListedColormap``.
+
+  Examples:
+    >>> class_cmap(3).N
+    3
+  """
+  if not 2 <= num_classes <= len(CLASS_COLORS):
+    raise ValueError(f"num_classes must be in [2, {len(CLASS_COLORS)}], got {num_classes=}")
+  return mcolors.ListedColormap(CLASS_COLORS[:num_classes])
+
+
+def grid_points(extent: float = 1.2, resolution: int = 200) -> tuple[np.ndarray, tuple]:
+  """A square grid of 2-d points covering ``[-extent, extent]^2``.
+
+  Args:
+    extent: half-width of the square.
+    resolution: points per side.
+
+  Returns:
+    ``(points, shape)``: ``(resolution**2, 2)`` points and the grid's shape.
+
+  Examples:
+    >>> points, shape = grid_points(1.0, 3)
+    >>> points.shape, shape
+    ((9, 2), (3, 3))
+  """
+  if extent <= 0:
+    raise ValueError(f"extent must be positive, got {extent=}")
+  if not isinstance(resolution, int) or resolution < 2:
+    raise ValueError(f"resolution must be an integer >= 2, got {resolution=}")
+  axis = np.linspace(-extent, extent, resolution)
+  xx, yy = np.meshgrid(axis, axis)
+  return np.stack([xx.ravel(), yy.ravel()], axis=1), xx.shape
+
+
+def decision_regions(ax, predict: Callable[[np.ndarray], np.ndarray], x, y,
+                     num_classes: int = 3, extent: float = 1.2, resolution: int = 200,
+                     title: str | None = None):
+  """Background colour = predicted class, points coloured by their true class.
+
+  Args:
+    ax: matplotlib axes.
+    predict: ``predict(points) -> (M,)`` integer classes.
+    x: ``(N, 2)`` data points.
+    y: ``(N,)`` labels.
+    num_classes: number of classes.
+    extent: half-width of the drawn square.
+    resolution: grid points per side.
+    title: optional title.
+
+  Returns:
+    The ``(resolution, resolution)`` array of predicted classes.
+
+  Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> x = np.array([[-0.5, 0.0], [0.5, 0.0]]); y = np.array([0, 1])
+    >>> regions = decision_regions(ax, lambda p: (p[:, 0] > 0).astype(int), x, y,
+    ...                            num_classes=2, resolution=4)
+    >>> regions.tolist()
+    [[0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1]]
+    >>> plt.close(fig)
+  """
+  points, shape = grid_points(extent, resolution)
+  regions = np.asarray(predict(points)).reshape(shape)
+  cmap = class_cmap(num_classes)
+  ax.imshow(regions, origin="lower", extent=(-extent, extent, -extent, extent), cmap=cmap,
+            vmin=-0.5, vmax=num_classes - 0.5, alpha=0.35, interpolation="nearest")
+  ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap=cmap, vmin=-0.5,
+             vmax=num_classes - 0.5, s=9, edgecolors="k", linewidths=0.3)
+  ax.set_xlim(-extent, extent)
+  ax.set_ylim(-extent, extent)
+  ax.set_aspect("equal")
+  ax.set_xticks([])
+  ax.set_yticks([])
+  if title:
+    ax.set_title(title, fontsize=10)
+  return regions
+
+
+def plot_gamma(ax, schedule: Callable, steps: int, num_classes: int,
+               labels: Sequence[str] | None = None):
+  r"""Plot :math:`\Gamma_i(t)` of a schedule for each class over ``steps`` steps.
+
+  Args:
+    ax: matplotlib axes.
+    schedule: ``schedule(step) -> (num_classes,)`` (see :mod:`dynloss_lib.schedules`).
+    steps: number of steps to draw.
+    num_classes: number of classes.
+    labels: legend labels (default ``class 0``, ...).
+
+  Returns:
+    ``(steps, num_classes)`` array of the plotted weights.
+
+  Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from dynloss_lib import schedules
+    >>> fig, ax = plt.subplots()
+    >>> gamma = plot_gamma(ax, schedules.triangle(5.0, 10, 3), 33, 3)
+    >>> gamma.shape, bool(np.allclose(gamma.sum(axis=1), 3.0))
+    ((33, 3), True)
+    >>> plt.close(fig)
+  """
+  import jax
+  gamma = np.asarray(jax.vmap(schedule)(np.arange(steps)))
+  labels = labels or [f"class {i}" for i in range(num_classes)]
+  for i in range(num_classes):
+    ax.plot(np.arange(steps), gamma[:, i], color=CLASS_COLORS[i % len(CLASS_COLORS)],
+            label=labels[i], lw=1.5)
+  ax.set_xlabel("step $t$")
+  ax.set_ylabel(r"$\Gamma_i(t)$")
+  return gamma
+
+
+def heatmap(ax, values, amplitudes: Sequence[float], periods: Sequence[int],
+            vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis",
+            fmt: str = "{:.2f}", title: str | None = None):
+  """Heat map of ``values[i, j]`` over amplitude ``A_i`` (rows) and period ``T_j`` (columns).
+
+  Each cell is annotated with its value.
+
+  Args:
+    ax: matplotlib axes.
+    values: ``(len(amplitudes), len(periods))`` array.
+    amplitudes: row labels (A).
+    periods: column labels (T).
+    vmin, vmax: colour range.
+    cmap: colormap name.
+    fmt: format of the annotations.
+    title: optional title.
+
+  Returns:
+    The ``AxesImage`` (for a colour bar).
+
+  Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> image = heatmap(ax, np.array([[0.5, 0.9]]), [10], [100, 200])
+    >>> [t.get_text() for t in ax.texts]
+    ['0.50', '0.90']
+    >>> plt.close(fig)
+  """
+  values = np.asarray(values, dtype=float)
+  if values.shape != (len(amplitudes), len(periods)):
+    raise ValueError(f"values must have shape ({len(amplitudes)}, {len(periods)}), "
+                     f"got {values.shape}")
+  image = ax.imshow(values, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+  ax.set_xticks(range(len(periods)), [str(t) for t in periods])
+  ax.set_yticks(range(len(amplitudes)), [f"{a:g}" for a in amplitudes])
+  ax.set_xlabel("period $T$")
+  ax.set_ylabel("amplitude $A$")
+  middle = vmin + 0.5 * (vmax - vmin)
+  for i in range(values.shape[0]):
+    for j in range(values.shape[1]):
+      ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=9,
+              color="white" if values[i, j] < middle else "black")
+  if title:
+    ax.set_title(title, fontsize=10)
+  return image

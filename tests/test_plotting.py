@@ -1,0 +1,54 @@
+"""Plotting helpers: they draw what they are given and reject bad shapes."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dynloss_lib import plotting, schedules  # noqa: E402
+
+
+def test_decision_regions_follow_the_predictor():
+  fig, ax = plt.subplots()
+  x = np.zeros((2, 2)); y = np.array([0, 1])
+  regions = plotting.decision_regions(ax, lambda p: (p[:, 1] > 0).astype(int), x, y,
+                                      num_classes=2, resolution=10)
+  assert (regions[:5] == 0).all() and (regions[5:] == 1).all()  # origin="lower": row 0 is y<0
+  plt.close(fig)
+
+
+def test_heatmap_rejects_mismatched_shape():
+  fig, ax = plt.subplots()
+  with pytest.raises(ValueError, match=r"\(2, 3\)"):
+    plotting.heatmap(ax, np.zeros((3, 2)), [1, 2], [10, 20, 30])
+  plt.close(fig)
+
+
+def test_heatmap_annotations_use_contrasting_colour():
+  fig, ax = plt.subplots()
+  plotting.heatmap(ax, np.array([[0.1, 0.9]]), [1], [10, 20])
+  assert [t.get_color() for t in ax.texts] == ["white", "black"]
+  plt.close(fig)
+
+
+def test_plot_gamma_matches_schedule():
+  fig, ax = plt.subplots()
+  schedule = schedules.square(4.0, 8, 2)
+  gamma = plotting.plot_gamma(ax, schedule, 20, 2)
+  np.testing.assert_allclose(gamma[5], np.asarray(schedule(5)))
+  assert len(ax.lines) == 2
+  plt.close(fig)
+
+
+@pytest.mark.parametrize("extent,resolution", [(0.0, 10), (1.0, 1), (1.0, 2.5)])
+def test_grid_points_rejects_bad_arguments(extent, resolution):
+  with pytest.raises(ValueError):
+    plotting.grid_points(extent, resolution)
+
+
+def test_class_cmap_rejects_too_many_classes():
+  with pytest.raises(ValueError, match="num_classes=9"):
+    plotting.class_cmap(9)
