@@ -87,12 +87,8 @@ def check_images(x, y, name: str = "data") -> None:
   if y.ndim != 1 or y.shape[0] != x.shape[0]:
     raise ValueError(f"{name}: labels must be 1-D with one label per image ({x.shape[0]}), "
                      f"got shape {y.shape}")
-  if not np.issubdtype(y.dtype, np.integer):
-    raise ValueError(f"{name}: labels must be integers, got dtype {y.dtype}")
-  bad = np.flatnonzero((y < 0) | (y >= NUM_CLASSES))
-  if bad.size:
-    raise ValueError(f"{name}: labels must lie in [0, {NUM_CLASSES}), got label "
-                     f"{y[bad[0]]} at index {bad[0]}")
+  from dynloss_lib.data import check_labels  # here: dynloss_lib.data imports this module
+  check_labels(y, NUM_CLASSES, where=f"{name}: ")
 
 
 def _finish(x_train, y_train, x_test, y_test) -> CifarData:

@@ -97,6 +97,32 @@ def spiral_validation(points_per_class: int = 100, num_classes: int = 3,
                 seed + VALIDATION_SEED_OFFSET)
 
 
+def check_labels(labels, num_classes: int, where: str = "") -> None:
+  """Raise a ValueError unless ``labels`` are integers in ``[0, num_classes)``.
+
+  Args:
+    labels: array of labels.
+    num_classes: the number of classes.
+    where: optional prefix naming the data set in the message.
+
+  Returns:
+    None.
+
+  Examples:
+    >>> check_labels(np.array([0, 1, 5]), 3, where="test set: ")
+    Traceback (most recent call last):
+    ...
+    ValueError: test set: labels must lie in [0, 3), got label 5 at index 2
+  """
+  labels = np.asarray(labels)
+  if not np.issubdtype(labels.dtype, np.integer):
+    raise ValueError(f"{where}labels must be integers, got dtype {labels.dtype}")
+  bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+  if bad.size:
+    raise ValueError(f"{where}labels must lie in [0, {num_classes}), got label "
+                     f"{labels[bad[0]]} at index {bad[0]}")
+
+
 def check_dataset(x, labels, num_classes: int) -> None:
   """Raise a ValueError naming the problem if ``(x, labels)`` is unusable.
 
@@ -121,12 +147,7 @@ def check_dataset(x, labels, num_classes: int) -> None:
                      f"{labels.shape[0]}")
   if x.shape[0] == 0:
     raise ValueError("the data set is empty")
-  if not np.issubdtype(labels.dtype, np.integer):
-    raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-  bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
-  if bad.size:
-    raise ValueError(f"labels must lie in [0, {num_classes}), got label {labels[bad[0]]} "
-                     f"at index {bad[0]}")
+  check_labels(labels, num_classes)
   if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
     index = np.argwhere(~np.isfinite(x))[0]
     raise ValueError(f"x must be finite, got {x[tuple(index)]} at index {tuple(index)}")
