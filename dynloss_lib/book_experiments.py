@@ -14,12 +14,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-import flax.linen as nn
-import jax
-import jax.numpy as jnp
 import numpy as np
-from dynloss_lib import data as data_lib
-from dynloss_lib import experiments, registry, store, training
+
+from dynloss_lib import experiments, registry, store
 from dynloss_lib.training import tqdm
 
 RECORD_EVERY = 500
@@ -108,16 +105,10 @@ def _stored(config, arrays, meta) -> StoredRun:
 
 
 def _compute_run(config, bias: bool):
-  if bias:
-    run = experiments.run_spiral(config, progress=False)
-    record_steps, history, final, params = (run.record_steps, run.history, run.final,
-                                            run.params)
-    diverged, seconds = run.diverged, run.wall_seconds
-  else:
-    record_steps, history, final, params, diverged, seconds = _run_bias_free(config)
-  summary = {k: float(v) for k, v in final.items()}
-  summary.update(diverged=bool(diverged), wall_seconds=round(float(seconds), 2))
-  return _arrays_of(record_steps, history, params), summary
+  run = experiments.run_spiral(config, progress=False, use_bias=bias)
+  summary = {k: float(v) for k, v in run.final.items()}
+  summary.update(diverged=run.diverged, wall_seconds=round(run.wall_seconds, 2))
+  return _arrays_of(run.record_steps, run.history, run.params), summary
 
 
 def load_runs(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
@@ -131,7 +122,7 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     configs: :class:`~dynloss_lib.experiments.SpiralConfig` objects.
     recompute: recompute every run even if stored.
     progress: show a progress bar while computing.
-    bias: False trains a bias-free MLP (see :func:`bias_free_mlp`).
+    bias: False trains the bias-free MLP (``models.mlp(use_bias=False)``).
 
   Returns:
     One :class:`StoredRun` per config, in order.
@@ -152,65 +143,6 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     found[i] = store.cached(directory, "spiral", _key(configs[i], bias), compute,
                             recompute=True)
   return [_stored(c, *f) for c, f in zip(configs, found)]
-
-
-class _BiasFreeMLP(nn.Module):
-  width: int
-  num_classes: int
-
-  @nn.compact
-  def __call__(self, x):
-    init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
-    dense = lambda n: nn.Dense(n, use_bias=False, kernel_init=init, param_dtype=jnp.float64,
-                               dtype=jnp.float64)
-    return dense(self.num_classes)(nn.relu(dense(self.width)(x)))
-
-
-def bias_free_mlp(width: int = 100, num_classes: int = 3) -> nn.Module:
-  """The paper's MLP without biases (what neural-tangents' Dense became in late 2021).
-
-  Args:
-    width: hidden units.
-    num_classes: outputs.
-
-  Returns:
-    A flax module: Dense(width, no bias) - ReLU - Dense(num_classes, no bias),
-    weights ~ N(0, 1/fan_in), float64.
-
-  Examples:
-    >>> params = bias_free_mlp(4).init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
-    >>> sorted(params["params"]["Dense_0"])
-    ['kernel']
-  """
-  return _BiasFreeMLP(width=width, num_classes=num_classes)
-
-
-_BIAS_FREE_APPLY: dict = {}
-
-
-def _run_bias_free(config):
-  if config.init != "paper" or config.dtype != "float64" or config.validation:
-    raise ValueError(f"the bias-free run supports the paper's float64 setting only, got {config}")
-  module = bias_free_mlp(config.width, config.num_classes)
-  apply_fn = _BIAS_FREE_APPLY.setdefault((config.width, config.num_classes), module.apply)
-  x, y = data_lib.spiral(config.points_per_class, config.num_classes, config.revolutions,
-                         config.noise, config.data_seed)
-  params = jax.tree_util.tree_map(
-      lambda p: p[None], module.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, 2))))
-  hyper = {"amplitude": jnp.array([config.amplitude]), "period": jnp.array([config.period]),
-           "phase_offset": jnp.array([config.period // 2 if config.start_mid else 0]),
-           "static_from": jnp.array([config.static_from])}
-  import time
-  start = time.perf_counter()
-  out = training.run_batch(
-      apply_fn, params, jnp.asarray(x), y,
-      weights_fn=experiments._spiral_weights(config.shape, config.num_classes), hyper=hyper,
-      learning_rates=jnp.array([config.learning_rate]), steps=config.steps,
-      record_every=config.record_every, progress=False, num_classes=config.num_classes)
-  seconds = time.perf_counter() - start
-  first = lambda tree: jax.tree_util.tree_map(lambda a: np.asarray(a[0]), tree)
-  return (out.record_steps, first(out.history), {k: v[0] for k, v in out.final.items()},
-          first(out.params), bool(out.diverged_step[0] >= 0), seconds)
 
 
 def seeds_configs() -> dict[str, list]:

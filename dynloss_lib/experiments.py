@@ -151,7 +151,7 @@ def default_batch_size() -> int:
 
 def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None = None,
                     progress: bool = True, keep_params: bool = True,
-                    on_result=None) -> list[SpiralRun]:
+                    on_result=None, use_bias: bool = True) -> list[SpiralRun]:
   """Run many spiral configurations, vmapping those that share a compilation.
 
   Args:
@@ -160,6 +160,8 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
     progress: show a progress bar per batch.
     keep_params: keep each run's final parameters.
     on_result: called with each :class:`SpiralRun` as soon as its batch finishes.
+    use_bias: False trains the bias-free MLP (not part of the config: the book
+      keys those runs separately).
 
   Returns:
     One :class:`SpiralRun` per config, in order.
@@ -175,21 +177,21 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
       desc = (f"width {batch[0].width}, A={batch[0].amplitude:g}, T={batch[0].period}"
               if len(batch) == 1 else f"{len(batch)} runs, width {batch[0].width}")
       for i, run in zip(indices[start:start + batch_size],
-                        _run_group(batch, progress and desc, keep_params)):
+                        _run_group(batch, progress and desc, keep_params, use_bias)):
         results[i] = run
         if on_result is not None:
           on_result(run)
   return results
 
 
-def _run_group(batch: list[SpiralConfig], progress, keep_params) -> list[SpiralRun]:
+def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias) -> list[SpiralRun]:
   first = batch[0]
   dtype = DTYPES[first.dtype]
   data_args = (first.points_per_class, first.num_classes, first.revolutions, first.noise,
                first.data_seed)
   x, y = data_lib.spiral(*data_args)
   x_val, y_val = data_lib.spiral_validation(*data_args) if first.validation else (None, None)
-  module = models.mlp(first.width, first.num_classes, first.init, dtype)
+  module = models.mlp(first.width, first.num_classes, first.init, dtype, use_bias)
   keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in batch])
   params = jax.vmap(lambda k: module.init(k, jnp.zeros((1, 2), dtype)))(keys)
   hyper = {
@@ -220,12 +222,13 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params) -> list[SpiralR
   return runs
 
 
-def run_spiral(config: SpiralConfig, progress: bool = True) -> SpiralRun:
+def run_spiral(config: SpiralConfig, progress: bool = True, use_bias: bool = True) -> SpiralRun:
   """Train one spiral configuration (see :class:`SpiralConfig`).
 
   Args:
     config: the run.
     progress: show a progress bar.
+    use_bias: False trains the bias-free MLP.
 
   Returns:
     A :class:`SpiralRun`.
@@ -235,7 +238,7 @@ def run_spiral(config: SpiralConfig, progress: bool = True) -> SpiralRun:
     >>> run.history["loss"].shape, run.diverged
     ((100,), False)
   """
-  return run_spiral_grid([config], batch_size=1, progress=progress)[0]
+  return run_spiral_grid([config], batch_size=1, progress=progress, use_bias=use_bias)[0]
 
 
 def predict_classes(config: SpiralConfig, params, points) -> np.ndarray:
@@ -243,12 +246,14 @@ def predict_classes(config: SpiralConfig, params, points) -> np.ndarray:
 
   Args:
     config: the run's configuration (model and dtype).
-    params: the run's parameters.
+    params: the run's parameters (with or without biases).
     points: ``(M, 2)`` inputs.
 
   Returns:
     ``(M,)`` integer predictions.
   """
-  module = models.mlp(config.width, config.num_classes, config.init, DTYPES[config.dtype])
+  use_bias = "bias" in params["params"]["Dense_0"]
+  module = models.mlp(config.width, config.num_classes, config.init, DTYPES[config.dtype],
+                      use_bias)
   logits = module.apply(params, jnp.asarray(points, DTYPES[config.dtype]))
   return np.asarray(jnp.argmax(logits, axis=-1))

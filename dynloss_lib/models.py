@@ -34,6 +34,8 @@ class MLP(nn.Module):
     width: hidden units.
     num_classes: outputs (logits).
     init_scheme: ``"paper"`` or ``"glorot"`` (see the module docstring).
+    use_bias: False drops the biases, as neural-tangents' Dense did from late
+      2021 (the change that broke the authors' notebook).
     param_dtype: parameter dtype; flax defaults to float32 even in x64 mode,
       so it is explicit here.
   """
@@ -41,18 +43,20 @@ class MLP(nn.Module):
   num_classes: int = 3
   init_scheme: str = "paper"
   param_dtype: jnp.dtype = jnp.float64
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x):
     kernel_init, bias_init = _initializers(self.init_scheme)
-    dense = lambda n: nn.Dense(n, kernel_init=kernel_init, bias_init=bias_init,
-                               param_dtype=self.param_dtype, dtype=self.param_dtype)
+    dense = lambda n: nn.Dense(n, use_bias=self.use_bias, kernel_init=kernel_init,
+                               bias_init=bias_init, param_dtype=self.param_dtype,
+                               dtype=self.param_dtype)
     hidden = nn.relu(dense(self.width)(x))  # Dense_0: the hidden layer
     return dense(self.num_classes)(hidden)  # Dense_1: the readout
 
 
 def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
-        dtype=jnp.float64) -> MLP:
+        dtype=jnp.float64, use_bias: bool = True) -> MLP:
   """Build the spiral MLP, checking its arguments.
 
   Args:
@@ -60,6 +64,7 @@ def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
     num_classes: outputs, >= 2.
     init: ``"paper"`` or ``"glorot"``.
     dtype: parameter and computation dtype.
+    use_bias: False for the bias-free MLP.
 
   Returns:
     A flax ``MLP`` module.
@@ -77,7 +82,8 @@ def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
   if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
     raise ValueError(f"num_classes must be an integer >= 2, got {num_classes=}")
   _initializers(init)
-  return MLP(width=width, num_classes=num_classes, init_scheme=init, param_dtype=dtype)
+  return MLP(width=width, num_classes=num_classes, init_scheme=init, param_dtype=dtype,
+             use_bias=use_bias)
 
 
 def count_params(params) -> int:
