@@ -137,6 +137,22 @@ def _spiral_weights(shape, num_classes):
 _WEIGHT_FNS: dict = {}
 
 
+def schedule_hyper(configs: Sequence[SpiralConfig], dtype) -> dict[str, jnp.ndarray]:
+  """The per-run schedule parameters of ``configs`` (leading run axis) for ``run_batch``.
+
+  Examples:
+    >>> hyper = schedule_hyper([SpiralConfig(period=10, start_mid=True)], jnp.float64)
+    >>> int(hyper["phase_offset"][0]), int(hyper["static_from"][0])
+    (5, 70001)
+  """
+  return {
+      "amplitude": jnp.array([c.amplitude for c in configs], dtype),
+      "period": jnp.array([c.period for c in configs]),
+      "phase_offset": jnp.array([c.period // 2 if c.start_mid else 0 for c in configs]),
+      "static_from": jnp.array([c.static_from for c in configs]),
+  }
+
+
 def _spiral_apply(module):
   return _APPLY_FNS.setdefault(module, module.apply)
 
@@ -194,12 +210,7 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias) -> li
   module = models.mlp(first.width, first.num_classes, first.init, dtype, use_bias)
   keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in batch])
   params = jax.vmap(lambda k: module.init(k, jnp.zeros((1, 2), dtype)))(keys)
-  hyper = {
-      "amplitude": jnp.array([c.amplitude for c in batch], dtype),
-      "period": jnp.array([c.period for c in batch]),
-      "phase_offset": jnp.array([c.period // 2 if c.start_mid else 0 for c in batch]),
-      "static_from": jnp.array([c.static_from for c in batch]),
-  }
+  hyper = schedule_hyper(batch, dtype)
   start = time.perf_counter()
   out = training.run_batch(
       _spiral_apply(module), params, jnp.asarray(x, dtype), y,

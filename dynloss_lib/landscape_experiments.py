@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynloss_lib import analysis, data as data_lib, models, registry, store, training
-from dynloss_lib.experiments import DTYPES, SpiralConfig, _spiral_apply, _spiral_weights
+from dynloss_lib.experiments import (DTYPES, SpiralConfig, _spiral_apply, _spiral_weights,
+                                     schedule_hyper)
 
 FIG4 = SpiralConfig(width=100, amplitude=70.0, period=5000, steps=70_000, learning_rate=1.0,
                     last_cycle_static=True)
@@ -94,10 +95,7 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
                                            every=measurements.ntk_every)
   if measurements.class_losses:
     probes["class_losses"] = analysis.class_loss_probe(apply_fn, x, y, config.num_classes)
-  hyper = {"amplitude": jnp.array([config.amplitude], dtype),
-           "period": jnp.array([config.period]),
-           "phase_offset": jnp.array([config.period // 2 if config.start_mid else 0]),
-           "static_from": jnp.array([config.static_from])}
+  hyper = schedule_hyper([config], dtype)
   start = time.perf_counter()
   result = training.run_batch(
       apply_fn, jax.tree_util.tree_map(lambda p: p[None], params), x, y,
