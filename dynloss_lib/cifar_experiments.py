@@ -1,13 +1,19 @@
 """CIFAR-10 studies: static vs dynamical loss, the (A, T) sweep, the Wide ResNet check.
 
 A :class:`Study` names one setting of the three experiments of the book's
-chapter "CIFAR10 with Myrtle5". Two are defined (:data:`STUDIES`):
+chapter "CIFAR10 with Myrtle5". Its protocol keeps the choice of the
+dynamical loss apart from its test: the (A, T) sweep runs on one seed
+(``sweep_seed``); the comparison with the static loss, and the Wide ResNet
+check, use the sweep's best cell (:func:`chosen_cell`, unless the study fixes
+one) on other seeds. Three studies are defined (:data:`STUDIES`):
 
 * ``"subset-cpu"``: what the stored results hold, sized for a 2-core CPU:
   Myrtle5 of width 16 on the 5,085-image training subset (tested on its
-  1,017 test images), 8 epochs, batch 128; a WRN-10-1 for the comparison.
-* ``"full-gpu"``: the paper's setting on a GPU: Myrtle5-64 on the full CIFAR-10
-  (50,000 / 10,000 images), 30 epochs, batch 512, 5 seeds; a WRN-16-4.
+  1,017 test images), 30 epochs at batch 128; a WRN-10-1 for the comparison.
+* ``"subset-gpu"``: the paper's Myrtle5-64 on the same subset, with 10 + 10
+  seeds, a 5 x 4 sweep and a WRN-16-4: what a GPU session stores next.
+* ``"full-gpu"``: the same study on the full CIFAR-10 (50,000 / 10,000 images,
+  batch 512), downloaded on first use: for Colab.
 
 Every run is stored by :func:`dynloss_lib.store.cached` as ``cifar10-run-{key}.npz``
 (its per-epoch history) under the results folder, keyed by its
@@ -34,10 +40,10 @@ RUN_NAME = "cifar10-run"
 SUBSET_FILE = "cifar10_subset.npz"
 SUBSET_MD5 = "e98607fef967a436a9531a2655089a73"
 TINY_FILE = "cifar10_tiny.npz"
+"""md5 of ``cifar10_subset.npz`` (5,085 training and 1,017 test images of CIFAR-10)."""
 TINY_MD5 = "5e96ad38cdeb54c423e2d10ffcb7a865"
 """md5 of ``book/data/cifar10_tiny.npz``: the subset's first 300 training and 100 test images,
 committed so that the chapter's tiny setting runs anywhere, offline included."""
-"""md5 of ``cifar10_subset.npz`` (5,085 training and 1,017 test images of CIFAR-10)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,40 +53,63 @@ class Study:
   Attributes:
     data: ``"subset"`` (the 5,085-image file), ``"tiny"`` (its committed 400-image slice)
       or ``"full"`` (all of CIFAR-10).
-    base: the :class:`~dynloss_lib.minibatch.CifarConfig` shared by every run.
+    base: the :class:`~dynloss_lib.minibatch.CifarConfig` shared by every run
+      (its ``static_epochs`` included; its amplitude, period and seed are set per run).
     seeds: seeds of the static-vs-dynamical comparison.
-    amplitude, period: the dynamical loss of the comparison (period in steps).
-    sweep_amplitudes, sweep_periods: the (A, T) grid (one seed, ``seeds[0]``).
+    sweep_amplitudes, sweep_periods: the (A, T) grid (periods in steps), run on ``sweep_seed``.
+    sweep_seed: the seed of the sweep (keep it out of ``seeds``).
     wrn_depth, wrn_widen_factor, wrn_seeds: the Wide ResNet comparison.
+    amplitude, period: the dynamical loss of the comparisons; None (both):
+      the sweep's best cell, :func:`chosen_cell`.
   """
   data: str
   base: minibatch.CifarConfig
   seeds: tuple[int, ...]
-  amplitude: float
-  period: int
   sweep_amplitudes: tuple[float, ...]
   sweep_periods: tuple[int, ...]
+  sweep_seed: int
   wrn_depth: int
   wrn_widen_factor: int
   wrn_seeds: tuple[int, ...]
+  amplitude: float | None = None
+  period: int | None = None
+
+  def __post_init__(self):
+    if (self.amplitude is None) != (self.period is None):
+      raise ValueError("give both amplitude and period, or neither (the sweep's best cell), "
+                       f"got amplitude={self.amplitude!r}, period={self.period!r}")
+    if self.amplitude is None and not any(a > 1 for a in self.sweep_amplitudes):
+      raise ValueError("with no fixed (amplitude, period) the sweep needs an amplitude > 1, "
+                       f"got sweep_amplitudes={self.sweep_amplitudes!r}")
 
 
 STUDIES = {
     "subset-cpu": Study(
         data="subset",
-        base=minibatch.CifarConfig(width=16, epochs=8, batch_size=128, learning_rate=0.05,
-                                   period=20),
-        seeds=(0, 1, 2), amplitude=10.0, period=20,
-        sweep_amplitudes=(1.0, 3.0, 10.0), sweep_periods=(20, 80),
-        wrn_depth=10, wrn_widen_factor=1, wrn_seeds=(0,)),
+        base=minibatch.CifarConfig(width=16, epochs=30, batch_size=128, learning_rate=0.05,
+                                   period=39, static_epochs=5),
+        seeds=(1, 2, 3, 4, 5),
+        sweep_amplitudes=(1.0, 2.0, 4.0, 10.0), sweep_periods=(9, 39, 117), sweep_seed=0,
+        wrn_depth=10, wrn_widen_factor=1, wrn_seeds=(1, 2)),
+    "subset-gpu": Study(
+        data="subset",
+        base=minibatch.CifarConfig(width=64, epochs=30, batch_size=128, learning_rate=0.05,
+                                   period=39, static_epochs=5),
+        seeds=tuple(range(1, 11)),
+        sweep_amplitudes=(1.0, 2.0, 4.0, 10.0, 30.0), sweep_periods=(9, 39, 117, 390),
+        sweep_seed=0, wrn_depth=16, wrn_widen_factor=4, wrn_seeds=(1, 2, 3, 4, 5)),
     "full-gpu": Study(
         data="full",
         base=minibatch.CifarConfig(width=64, epochs=30, batch_size=512, learning_rate=0.1,
-                                   period=97),
-        seeds=(0, 1, 2, 3, 4), amplitude=10.0, period=97,
-        sweep_amplitudes=(1.0, 3.0, 10.0, 30.0), sweep_periods=(24, 97, 390, 1560),
-        wrn_depth=16, wrn_widen_factor=4, wrn_seeds=(0, 1, 2)),
+                                   period=97, static_epochs=5),
+        seeds=(1, 2, 3, 4, 5),
+        sweep_amplitudes=(1.0, 2.0, 4.0, 10.0, 30.0), sweep_periods=(24, 97, 292, 970),
+        sweep_seed=0, wrn_depth=16, wrn_widen_factor=4, wrn_seeds=(1, 2, 3)),
 }
+"""The studies. Periods are in optimiser steps: on the subset at batch 128 an epoch is
+39 steps, on the full set at batch 512 it is 97, so the sweeps span about a quarter of an
+epoch to three (subset-cpu) or ten epochs per cycle. The last 5 of the 30 epochs use the
+static loss in every run."""
 
 
 def find_subset() -> Path | None:
@@ -180,41 +209,90 @@ def run_config(config: minibatch.CifarConfig, data, label: dict, results_dir, *,
     return history, {"final_test_accuracy": float(history["test_accuracy"][-1]),
                      "best_test_accuracy": float(history["test_accuracy"].max()),
                      "device": jax.devices()[0].device_kind,
-                     "train_seconds": float(history["epoch_seconds"].sum())}
+                     "train_seconds": float(np.nansum(history["epoch_seconds"])),
+                     "diverged_epoch": run.diverged_epoch}
 
   arrays, meta = store.cached(results_dir, RUN_NAME, key, compute, recompute=recompute)
   return arrays, meta["summary"]
 
 
-def study_configs(study: Study) -> dict[str, list[minibatch.CifarConfig]]:
-  """Every run of a study, by part: ``static``, ``dynamical``, ``sweep``, ``wrn``.
+def chosen_cell(study: Study, sweep_results: Sequence | None) -> tuple[float, int] | None:
+  """The (A, T) of the study's comparisons.
+
+  The study's own ``(amplitude, period)`` if it fixes one; otherwise the cell
+  with ``A > 1`` of highest final test accuracy in the sweep on ``sweep_seed``
+  (the first in row order on a tie), or None while any such cell is missing.
+
+  Args:
+    study: the study.
+    sweep_results: the ``"sweep"`` part of :func:`run_study` (None: not loaded).
+
+  Returns:
+    ``(amplitude, period)`` or None.
+
+  Examples:
+    >>> study = dataclasses.replace(STUDIES["subset-cpu"], sweep_amplitudes=(1.0, 4.0),
+    ...                             sweep_periods=(9, 39))
+    >>> run = lambda accuracy: ({"test_accuracy": np.array([0.1, accuracy])}, {})
+    >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), run(0.6)])
+    (4.0, 39)
+    >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), None]) is None
+    True
+  """
+  if study.amplitude is not None:
+    return study.amplitude, study.period
+  if sweep_results is None:
+    return None
+  grid = sweep_grid(study, sweep_results)
+  dynamical_rows = np.asarray(study.sweep_amplitudes) > 1
+  candidates = np.where(dynamical_rows[:, None], grid, -np.inf)
+  if np.isnan(candidates).any():
+    return None
+  row, column = np.unravel_index(np.argmax(candidates), grid.shape)
+  return float(study.sweep_amplitudes[row]), int(study.sweep_periods[column])
+
+
+def study_configs(study: Study, cell: tuple[float, int] | None = None
+                  ) -> dict[str, list[minibatch.CifarConfig | None]]:
+  """Every run of a study, by part: ``sweep``, ``static``, ``dynamical``, ``wrn_*``.
 
   ``sweep`` lists the grid row by row (amplitudes) and column by column
-  (periods); amplitude 1 runs are the static runs (their period is the base's,
-  since it does not matter), so they are shared with the comparison.
+  (periods); amplitude 1 cells are static runs (their period is the base's,
+  since it does not matter). The dynamical parts use ``cell`` (default: the
+  study's fixed cell); while it is unknown their entries are None.
   """
   base = study.base
+  cell = cell if cell is not None else chosen_cell(study, None)
   static = lambda seed, **kw: base.replace(amplitude=1.0, period=base.period, seed=seed, **kw)
-  dynamical = lambda seed, **kw: base.replace(amplitude=study.amplitude, period=study.period,
-                                              seed=seed, **kw)
-  seed = study.seeds[0]
+
+  def dynamical(seed, **kw):
+    if cell is None:
+      return None
+    return base.replace(amplitude=float(cell[0]), period=int(cell[1]), seed=seed, **kw)
+
+  seed = study.sweep_seed
   sweep = [static(seed) if a == 1 else base.replace(amplitude=a, period=t, seed=seed)
            for a in study.sweep_amplitudes for t in study.sweep_periods]
   wrn = dict(model="wrn", depth=study.wrn_depth, widen_factor=study.wrn_widen_factor)
-  return {"static": [static(s) for s in study.seeds],
+  return {"sweep": sweep,
+          "static": [static(s) for s in study.seeds],
           "dynamical": [dynamical(s) for s in study.seeds],
-          "sweep": sweep,
           "wrn_static": [static(s, **wrn) for s in study.wrn_seeds],
           "wrn_dynamical": [dynamical(s, **wrn) for s in study.wrn_seeds]}
 
 
-PARTS = ("static", "dynamical", "sweep", "wrn_static", "wrn_dynamical")
+PARTS = ("sweep", "static", "dynamical", "wrn_static", "wrn_dynamical")
 
 
 def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, source=None,
               checkpoint_dir=None, recompute: bool = False, progress: bool = True,
               stored_only: bool = False, loop: str | None = None) -> dict[str, list]:
   """Run (or load) the parts of a study, in order; stored runs are reused.
+
+  When the dynamical parts are asked for and the study takes its cell from
+  the sweep, the sweep is run (or loaded) first, even if not in ``parts``;
+  with ``stored_only`` and an incomplete sweep the dynamical runs come back
+  as None.
 
   Args:
     name_or_study: a key of :data:`STUDIES` or a :class:`Study`.
@@ -236,18 +314,25 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
     raise ValueError(f"unknown part(s) {unknown}; known: {PARTS}")
   data = _LazyData(study.data, source)
   label = data_label(study.data)
-  configs = study_configs(study)
+  needs_cell = study.amplitude is None and {"dynamical", "wrn_dynamical"} & set(parts)
+  order = [p for p in PARTS if p in parts or (p == "sweep" and needs_cell)]
   done: dict = {}
   results = {}
-  for part in parts:
+  configs = study_configs(study)
+  for part in order:
+    if part in ("dynamical", "wrn_dynamical"):
+      configs = study_configs(study, chosen_cell(study, results.get("sweep")))
     results[part] = []
     for config in configs[part]:
+      if config is None:
+        results[part].append(None)
+        continue
       if config not in done or recompute:
         done[config] = run_config(config, data.get, label, results_dir,
                                   checkpoint_dir=checkpoint_dir, progress=progress,
                                   recompute=recompute, stored_only=stored_only, loop=loop)
       results[part].append(done[config])
-  return results
+  return {part: results[part] for part in parts}
 
 
 def curves(results: Sequence, name: str = "test_accuracy") -> np.ndarray:
@@ -270,18 +355,28 @@ def sweep_grid(study: Study, results: Sequence, name: str = "test_accuracy") -> 
     >>> study = STUDIES["subset-cpu"]
     >>> cells = len(study.sweep_amplitudes) * len(study.sweep_periods)
     >>> sweep_grid(study, [None] * cells).shape
-    (3, 2)
+    (4, 3)
   """
   finals = [np.nan if r is None else float(r[0][name][-1]) for r in results]
   return np.asarray(finals).reshape(len(study.sweep_amplitudes), len(study.sweep_periods))
 
 
-def missing_runs(study: Study, results: dict) -> list[minibatch.CifarConfig]:
-  """The distinct configurations of ``results`` (from :func:`run_study`) not stored yet."""
-  configs = study_configs(study)
-  missing = []
+def missing_runs(study: Study, results: dict) -> list[minibatch.CifarConfig | str]:
+  """What of ``results`` (from :func:`run_study`) is not stored yet.
+
+  Distinct configurations, and for dynamical runs whose cell is not chosen
+  yet (the sweep is incomplete) a line saying how many.
+  """
+  configs = study_configs(study, chosen_cell(study, results.get("sweep")))
+  missing, undecided = [], 0
   for part, found in results.items():
-    missing += [c for c, r in zip(configs[part], found) if r is None and c not in missing]
+    for config, result in zip(configs[part], found):
+      if config is None:
+        undecided += 1
+      elif result is None and config not in missing:
+        missing.append(config)
+  if undecided:
+    missing.append(f"{undecided} dynamical runs, whose (A, T) the complete sweep chooses")
   return missing
 
 
@@ -367,8 +462,14 @@ def _run_cifar10_command(args) -> int:
     results = run_study(study, args.results_dir, parts=parts, source=args.data,
                         checkpoint_dir=args.checkpoint_dir, recompute=args.recompute,
                         progress=progress, loop=args.loop)
-    configs = study_configs(study)
+    sweep = results.get("sweep") or run_study(study, args.results_dir, parts=["sweep"],
+                                              stored_only=True)["sweep"]
+    cell = chosen_cell(study, sweep)
+    configs = study_configs(study, cell)
     if not args.json:
+      if study.amplitude is None and cell is not None:
+        print(f"comparison cell (best of the sweep on seed {study.sweep_seed}): "
+              f"A={cell[0]:g}, T={cell[1]}")
       print(header)
     for part in parts:
       for config, result in zip(configs[part], results[part]):

@@ -10,7 +10,10 @@ with :math:`\Gamma(t)` the triangle schedule of :mod:`dynloss_lib.schedules`
 evaluated at the optimiser step: **the period T counts optimiser steps** (a
 cycle lasts T + 1 steps, and the emphasised class moves on to the next of the
 10 classes each cycle). :func:`epochs_to_steps` converts a period in epochs.
-``amplitude = 1`` is the static cross-entropy.
+``amplitude = 1`` is the static cross-entropy, and the last ``static_epochs``
+epochs of a run train with it whatever the amplitude (as the spiral runs end
+on a static cycle), so that the final network is not tilted towards the last
+emphasised class.
 
 The optimiser is SGD with Nesterov momentum and coupled weight decay
 (``optax.add_decayed_weights`` then ``optax.sgd``) on a warmup-cosine learning
@@ -33,6 +36,7 @@ import dataclasses
 import functools
 import math
 import time
+import warnings
 from typing import Any, Callable
 
 import jax
@@ -98,6 +102,8 @@ class CifarConfig:
     weight_decay: coupled L2 weight decay on every parameter.
     amplitude: :math:`A \\ge 1` of the triangle :math:`\\Gamma`; 1 is static.
     period: :math:`T` in optimiser steps (cycles of T + 1 steps).
+    static_epochs: the last this many epochs use the static loss
+      (:math:`\\Gamma = 1`); 0: the dynamical loss to the end.
     augment: flip-and-crop augmentation.
     dtype: ``"float32"`` or ``"bfloat16"`` (computation; parameters float32).
     seed: seed of the initialisation, the permutations and the augmentation.
@@ -117,6 +123,7 @@ class CifarConfig:
   weight_decay: float = 5e-4
   amplitude: float = 1.0
   period: int = 100
+  static_epochs: int = 0
   augment: bool = True
   dtype: str = "float32"
   seed: int = 0
@@ -132,6 +139,10 @@ class CifarConfig:
       convnets._positive(name, getattr(self, name))
     if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
       raise ValueError(f"seed must be an integer >= 0, got seed={self.seed!r}")
+    if isinstance(self.static_epochs, bool) or not isinstance(self.static_epochs, int) \
+        or not 0 <= self.static_epochs <= self.epochs:
+      raise ValueError(f"static_epochs must be an integer in [0, epochs={self.epochs}], "
+                       f"got static_epochs={self.static_epochs!r}")
     for name, low, high in (("learning_rate", 0.0, math.inf), ("warmup_fraction", 0.0, 1.0),
                             ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf)):
       value = getattr(self, name)
@@ -157,10 +168,14 @@ class CifarRun:
       ``train_static_loss``, ``train_accuracy`` (on the augmented minibatches),
       ``test_loss`` (static), ``test_accuracy``, and ``epoch_seconds``.
     state: final ``{"params", "batch_stats", "opt_state", "step"}``.
+    diverged_epoch: the first epoch (from 0) whose training or test loss was
+      not finite, or None. Training stops there: that epoch's record is kept
+      and the later ones are NaN.
   """
   config: CifarConfig
   history: dict[str, np.ndarray]
   state: Any
+  diverged_epoch: int | None = None
 
 
 def _optimizer(config: CifarConfig, total_steps: int):
@@ -211,10 +226,18 @@ class Trainer:
     return {"params": params, "batch_stats": variables.get("batch_stats", {}),
             "opt_state": self.tx.init(params), "step": jnp.zeros((), jnp.int32)}
 
+  @property
+  def static_from(self) -> int | None:
+    """First optimiser step of the final static epochs (None if ``static_epochs == 0``)."""
+    if self.config.static_epochs == 0:
+      return None
+    return (self.config.epochs - self.config.static_epochs) * self.steps_per_epoch
+
   def gamma(self, step):
     """Class weights at optimiser step ``step`` (float32)."""
     return schedules.periodic_weights(step, self.config.amplitude, self.config.period,
-                                      cifar.NUM_CLASSES).astype(jnp.float32)
+                                      cifar.NUM_CLASSES,
+                                      static_from=self.static_from).astype(jnp.float32)
 
   def _train_step(self, state, batch):
     images, labels, key = batch
@@ -374,6 +397,7 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
   x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
   bar = tqdm(total=config.epochs, initial=start_epoch, disable=not progress,
              desc=f"{config.model} A={config.amplitude:g} T={config.period} seed {config.seed}")
+  diverged_epoch = None
   for epoch in range(start_epoch, config.epochs):
     start = time.perf_counter()
     state, metrics = trainer.epoch_fn(state, trainer.epoch_key(epoch), x_train, y_train)
@@ -382,6 +406,16 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
     test_loss, test_accuracy = trainer.evaluate(state, data.x_test, data.y_test)
     for name, value in zip(HISTORY, (*metrics, test_loss, test_accuracy, seconds)):
       history[name].append(float(value))
+    if not (np.isfinite(metrics[0]) and np.isfinite(test_loss)):
+      diverged_epoch = epoch
+      warnings.warn(f"CIFAR-10 run diverged in epoch {epoch + 1} of {config.epochs} (training loss {metrics[0]}, "
+                    f"test loss {test_loss}); training stopped, the remaining "
+                    f"{config.epochs - epoch - 1} epochs are recorded as NaN: {config}",
+                    RuntimeWarning, stacklevel=2)
+      for name in HISTORY:
+        history[name] += [math.nan] * (config.epochs - epoch - 1)
+      bar.update(1)
+      break
     if checkpoint_dir is not None:
       _save_checkpoint(checkpoint_dir, config, data_id, state, history, epoch + 1)
     bar.update(1)
@@ -392,4 +426,4 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
   if checkpoint_dir is not None:
     store.result_path(checkpoint_dir, CHECKPOINT_NAME,
                       _checkpoint_config(config, data_id)).unlink(missing_ok=True)
-  return CifarRun(config, {k: np.asarray(v) for k, v in history.items()}, state)
+  return CifarRun(config, {k: np.asarray(v) for k, v in history.items()}, state, diverged_epoch)

@@ -1,5 +1,6 @@
 """CIFAR-10: loader and its checks, models, minibatch training, resume, Gamma by label, CLI."""
 
+import dataclasses
 import pickle
 import tarfile
 
@@ -259,6 +260,28 @@ def test_gamma_is_applied_per_sample_by_label():
                              rtol=1e-5)
 
 
+def test_last_epochs_are_static():
+  config = minibatch.CifarConfig(width=2, batch_size=4, epochs=3, amplitude=20.0, period=10,
+                                 static_epochs=1)
+  trainer = minibatch.Trainer(config, train_size=8)
+  assert trainer.static_from == 2 * 2
+  np.testing.assert_array_equal(np.asarray(trainer.gamma(4)), np.ones(10, np.float32))
+  assert float(np.max(trainer.gamma(3))) > 1.5  # still dynamical one step before
+  assert minibatch.Trainer(config.replace(static_epochs=0), 8).static_from is None
+  with pytest.raises(ValueError, match="static_epochs=4"):
+    config.replace(static_epochs=4)
+
+
+def test_divergence_is_reported_and_stops_training():
+  config = minibatch.CifarConfig(**{**TINY, "epochs": 4, "learning_rate": 1e30}, augment=False)
+  with pytest.warns(RuntimeWarning, match="diverged in epoch 2 of 4"):  # epoch 1 warms up
+    run = minibatch.train(config, _arrays(), progress=False)
+  assert run.diverged_epoch == 1
+  assert np.isfinite(run.history["test_accuracy"][0])
+  assert np.isnan(run.history["test_accuracy"][2:]).all()
+  assert run.history["test_accuracy"].shape == (4,)
+
+
 def test_period_conversion():
   assert minibatch.epochs_to_steps(1, 5085, 128) == 39
   assert minibatch.epochs_to_steps(0.01, 5085, 128) == 1
@@ -269,16 +292,52 @@ def test_period_conversion():
 # --- studies and command line ----------------------------------------------------------------
 
 def test_study_configs_share_the_static_runs():
-  configs = cifar_experiments.study_configs(cifar_experiments.STUDIES["subset-cpu"])
-  assert configs["sweep"][0] == configs["static"][0]
-  assert {c.amplitude for c in configs["dynamical"]} == {10.0}
+  study = cifar_experiments.STUDIES["subset-cpu"]
+  configs = cifar_experiments.study_configs(study)
+  periods = len(study.sweep_periods)
+  assert configs["sweep"][0] == configs["sweep"][periods - 1]  # the A = 1 row is one run
+  assert configs["sweep"][0].seed == study.sweep_seed not in study.seeds
+  assert configs["dynamical"] == [None] * len(study.seeds)  # the sweep chooses the cell
+  configs = cifar_experiments.study_configs(study, (4.0, 39))
+  assert {(c.amplitude, c.period) for c in configs["dynamical"]} == {(4.0, 39)}
   assert all(c.model == "wrn" for c in configs["wrn_static"] + configs["wrn_dynamical"])
 
 
+def test_study_needs_both_or_neither_of_amplitude_and_period():
+  study = cifar_experiments.STUDIES["subset-cpu"]
+  with pytest.raises(ValueError, match="amplitude=3.0, period=None"):
+    dataclasses.replace(study, amplitude=3.0)
+  with pytest.raises(ValueError, match=r"sweep_amplitudes=\(1.0,\)"):
+    dataclasses.replace(study, sweep_amplitudes=(1.0,))
+  fixed = dataclasses.replace(study, amplitude=3.0, period=7)
+  assert cifar_experiments.chosen_cell(fixed, None) == (3.0, 7)
+
+
 def test_stored_only_returns_none_for_missing_runs(tmp_path):
-  results = cifar_experiments.run_study("subset-cpu", tmp_path, parts=["static"],
+  results = cifar_experiments.run_study("subset-cpu", tmp_path, parts=["static", "dynamical"],
                                         stored_only=True, progress=False)
-  assert results["static"] == [None, None, None]
+  assert results["static"] == [None] * 5 and results["dynamical"] == [None] * 5
+  missing = cifar_experiments.missing_runs(cifar_experiments.STUDIES["subset-cpu"], results)
+  assert len(missing) == 6 and "5 dynamical runs" in missing[-1]
+
+
+def test_comparison_uses_the_best_cell_of_the_sweep(tmp_path):
+  source = _write_npz(tmp_path / "c.npz", _arrays())
+  study = cifar_experiments.Study(
+      data="full", base=minibatch.CifarConfig(**{**TINY, "epochs": 1}, period=2),
+      seeds=(1,), sweep_amplitudes=(1.0, 3.0, 6.0), sweep_periods=(2,), sweep_seed=0,
+      wrn_depth=10, wrn_widen_factor=1, wrn_seeds=())
+  results = cifar_experiments.run_study(study, tmp_path, parts=["dynamical"], source=source,
+                                        progress=False)
+  assert list(results) == ["dynamical"]
+  sweep = cifar_experiments.run_study(study, tmp_path, parts=["sweep"], stored_only=True)
+  finals = [run[0]["test_accuracy"][-1] for run in sweep["sweep"]]
+  best = 1 + int(np.argmax(finals[1:]))  # the first of equal accuracies
+  (history, _), = results["dynamical"]
+  config = cifar_experiments.study_configs(
+      study, cifar_experiments.chosen_cell(study, sweep["sweep"]))["dynamical"][0]
+  assert (config.amplitude, config.seed) == (study.sweep_amplitudes[best], 1)
+  assert len(list(tmp_path.glob("cifar10-run-*.npz"))) == 4
 
 
 def test_cli_runs_and_stores(tmp_path, capsys):
