@@ -33,7 +33,6 @@ if it had never stopped.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 import warnings
@@ -42,11 +41,10 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from tqdm.auto import tqdm
 
 from dynloss_lib import cifar, convnets, schedules, store
-from dynloss_lib.losses import dynamical_cross_entropy
+from dynloss_lib.minibatch_program import NEVER, compile_key, gamma_weights, program
 
 CHECKPOINT_NAME = "cifar10-checkpoint"
 LOOPS = ("scan", "python")
@@ -178,16 +176,12 @@ class CifarRun:
   diverged_epoch: int | None = None
 
 
-def _optimizer(config: CifarConfig, total_steps: int):
-  warmup = min(max(1, round(config.warmup_fraction * total_steps)), max(1, total_steps - 1))
-  schedule = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, warmup,
-                                                max(warmup + 1, total_steps))
-  return optax.chain(optax.add_decayed_weights(config.weight_decay),
-                     optax.sgd(schedule, momentum=config.momentum or None, nesterov=True))
-
-
 class Trainer:
   """The compiled pieces of a run: initialisation, one epoch, evaluation.
+
+  Runs that differ only in seed, amplitude, period and ``static_epochs``
+  share one compilation (those enter the compiled functions as arguments),
+  so a study's seeds and sweep cells compile once per model and data size.
 
   Args:
     config: the run.
@@ -207,17 +201,16 @@ class Trainer:
       loop = "python" if jax.default_backend() == "cpu" else "scan"
     if loop not in LOOPS:
       raise ValueError(f"loop must be one of {LOOPS} or None, got {loop=}")
-    self.loop = loop
     self.config = config
-    self.steps_per_epoch = steps_per_epoch(train_size, config.batch_size)
-    self.total_steps = config.epochs * self.steps_per_epoch
-    self.model = convnets.build(config.model, width=config.width, depth=config.depth,
-                                widen_factor=config.widen_factor, dtype=config.dtype)
-    self.tx = _optimizer(config, self.total_steps)
-    self._scan_epoch = jax.jit(self._epoch)
-    self._orders = jax.jit(self._epoch_orders, static_argnums=1)
-    self._step = jax.jit(self._gathered_step)
-    self.eval_fn = jax.jit(self._evaluate)
+    self._program = program(compile_key(config), steps_per_epoch(train_size, config.batch_size),
+                            loop)
+    self.loop = loop
+    self.steps_per_epoch = self._program.steps_per_epoch
+    self.total_steps = self._program.total_steps
+    self.model, self.tx = self._program.model, self._program.tx
+    static_from = NEVER if self.static_from is None else self.static_from
+    self.hyper = (jnp.asarray(config.amplitude, jnp.result_type(float)),
+                  jnp.asarray(config.period), jnp.asarray(static_from))
 
   def init_state(self):
     variables = self.model.init(jax.random.PRNGKey(self.config.seed),
@@ -235,71 +228,22 @@ class Trainer:
 
   def gamma(self, step):
     """Class weights at optimiser step ``step`` (float32)."""
-    return schedules.periodic_weights(step, self.config.amplitude, self.config.period,
-                                      cifar.NUM_CLASSES,
-                                      static_from=self.static_from).astype(jnp.float32)
+    return gamma_weights(step, self.hyper)
 
   def _train_step(self, state, batch):
-    images, labels, key = batch
-    images = cifar.normalise(images)
-    if self.config.augment:
-      images = cifar.augment(key, images)
-    gamma = self.gamma(state["step"])
-
-    def loss_fn(params):
-      logits, updated = self.model.apply(
-          {"params": params, "batch_stats": state["batch_stats"]}, images, train=True,
-          mutable=["batch_stats"])
-      return dynamical_cross_entropy(logits, labels, gamma), (logits, updated)
-
-    (loss, (logits, updated)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"])
-    updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
-    new_state = {"params": optax.apply_updates(state["params"], updates),
-                 "batch_stats": updated.get("batch_stats", state["batch_stats"]),
-                 "opt_state": opt_state, "step": state["step"] + 1}
-    static = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return new_state, jnp.stack([loss, static, accuracy]).astype(jnp.float32)
-
-  def _epoch_orders(self, key, train_size):
-    permutation_key, augment_key = jax.random.split(key)
-    steps, size = self.steps_per_epoch, self.config.batch_size
-    order = jax.random.permutation(permutation_key, train_size)[:steps * size]
-    return order.reshape(steps, size), jax.random.split(augment_key, steps)
-
-  def _gathered_step(self, state, x_train, y_train, indices, key):
-    # Gather each minibatch inside the step so that the epoch's images are not copied.
-    return self._train_step(state, (x_train[indices], y_train[indices], key))
-
-  def _epoch(self, state, key, x_train, y_train):
-    order, keys = self._epoch_orders(key, x_train.shape[0])
-    step = lambda s, batch: self._gathered_step(s, x_train, y_train, *batch)
-    state, metrics = jax.lax.scan(step, state, (order, keys))
-    return state, metrics.mean(axis=0)
+    return self._program.train_step(state, batch, self.hyper)
 
   def epoch_fn(self, state, key, x_train, y_train):
     """One epoch: ``(state, key, x_train, y_train) -> (state, mean [F, CE, accuracy])``."""
+    program = self._program
     if self.loop == "scan":
-      return self._scan_epoch(state, key, x_train, y_train)
-    order, keys = self._orders(key, x_train.shape[0])
+      return program.scan_epoch(state, key, x_train, y_train, self.hyper)
+    order, keys = program.orders(key, x_train.shape[0])
     metrics = []
     for indices, step_key in zip(order, keys):
-      state, values = self._step(state, x_train, y_train, indices, step_key)
+      state, values = program.step(state, x_train, y_train, indices, step_key, self.hyper)
       metrics.append(values)
     return state, jnp.stack(metrics).mean(axis=0)
-
-  def _evaluate(self, state, x_batches, y_batches, mask):
-    def body(totals, batch):
-      images, labels, valid = batch
-      logits = self.model.apply({"params": state["params"],
-                                 "batch_stats": state["batch_stats"]},
-                                cifar.normalise(images), train=False)
-      losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-      correct = jnp.argmax(logits, -1) == labels
-      return totals + jnp.stack([jnp.sum(losses * valid), jnp.sum(correct * valid)]), None
-    totals, _ = jax.lax.scan(body, jnp.zeros(2, jnp.float32), (x_batches, y_batches, mask))
-    return totals / jnp.sum(mask)
 
   def evaluate(self, state, x_test, y_test):
     """``(static loss, accuracy)`` on a test set (any size; padded and masked)."""
@@ -309,18 +253,13 @@ class Trainer:
     x = np.concatenate([x_test, np.zeros((pad, *x_test.shape[1:]), x_test.dtype)])
     y = np.concatenate([y_test, np.zeros(pad, y_test.dtype)])
     mask = (np.arange(batches * size) < len(y_test)).astype(np.float32)
-    loss, accuracy = self.eval_fn(state, x.reshape(batches, size, *x.shape[1:]),
-                                  y.reshape(batches, size), mask.reshape(batches, size))
+    loss, accuracy = self._program.eval_fn(state, x.reshape(batches, size, *x.shape[1:]),
+                                           y.reshape(batches, size),
+                                           mask.reshape(batches, size))
     return float(loss), float(accuracy)
 
   def epoch_key(self, epoch: int):
     return jax.random.fold_in(jax.random.PRNGKey(self.config.seed), epoch)
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_trainer(config: CifarConfig, train_size: int, loop: str | None) -> Trainer:
-  # Runs of the same configuration (a resumed run, a repeated one) share compilations.
-  return Trainer(config, train_size, loop)
 
 
 HISTORY = ("train_loss", "train_static_loss", "train_accuracy", "test_loss", "test_accuracy",
@@ -385,7 +324,7 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
   data = cifar.subset(data, config.train_size, config.test_size)
   cifar.check_images(data.x_train, data.y_train, "training set")
   cifar.check_images(data.x_test, data.y_test, "test set")
-  trainer = _cached_trainer(config, len(data.y_train), loop)
+  trainer = Trainer(config, len(data.y_train), loop)
   state = trainer.init_state()
   history = {k: [] for k in HISTORY}
   start_epoch = 0

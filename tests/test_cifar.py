@@ -260,6 +260,21 @@ def test_gamma_is_applied_per_sample_by_label():
                              rtol=1e-5)
 
 
+def test_runs_differing_in_seed_and_gamma_share_one_compilation():
+  config = minibatch.CifarConfig(**{**TINY, "epochs": 1}, amplitude=3.0, period=2)
+  others = [config.replace(seed=1), config.replace(amplitude=5.0, period=4, static_epochs=1)]
+  trainers = [minibatch.Trainer(c, 8, loop="python") for c in [config, *others]]
+  assert all(t._program is trainers[0]._program for t in trainers)
+  assert minibatch.Trainer(config.replace(width=3), 8, loop="python")._program \
+      is not trainers[0]._program
+  step = trainers[0]._program.step
+  runs = [minibatch.train(c, _arrays(), progress=False, loop="python")
+          for c in [config, *others]]
+  assert step._cache_size() == 1  # one trace for the three runs
+  assert runs[0].history["train_loss"][0] != runs[1].history["train_loss"][0]  # seeds differ
+  assert runs[0].history["train_loss"][0] != runs[2].history["train_loss"][0]  # Gamma differs
+
+
 def test_last_epochs_are_static():
   config = minibatch.CifarConfig(width=2, batch_size=4, epochs=3, amplitude=20.0, period=10,
                                  static_epochs=1)
