@@ -3,13 +3,14 @@
 import dataclasses
 import pickle
 import tarfile
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss_lib import cifar, cifar_experiments, cli, convnets, minibatch, schedules
+from dynloss_lib import cifar, cifar_experiments, cli, convnets, minibatch, schedules, store
 from dynloss_lib.data import cifar10
 from dynloss_lib.losses import dynamical_cross_entropy
 
@@ -378,3 +379,18 @@ def test_cli_errors_are_one_line(tmp_path, capsys, extra, message):
   assert cli.main(argv) == 2
   err = capsys.readouterr().err
   assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_stored_cifar_run_belongs_to_the_stored_study():
+  # The chapter loads subset-cpu; a stored run outside it would be an orphan.
+  folder = Path(__file__).resolve().parents[1] / "book" / "results"
+  study = cifar_experiments.STUDIES["subset-cpu"]
+  results = cifar_experiments.run_study(study, folder, stored_only=True, progress=False)
+  assert not cifar_experiments.missing_runs(study, results)
+  configs = cifar_experiments.study_configs(
+      study, cifar_experiments.chosen_cell(study, results["sweep"]))
+  label = cifar_experiments.data_label(study.data)
+  expected = {store.result_path(folder, cifar_experiments.RUN_NAME,
+                                {"run": c.to_dict(), "data": label})
+              for runs in configs.values() for c in runs}
+  assert set(folder.glob(f"{cifar_experiments.RUN_NAME}-*.npz")) == expected
