@@ -222,6 +222,7 @@ def chosen_cell(study: Study, sweep_results: Sequence | None) -> tuple[float, in
   The study's own ``(amplitude, period)`` if it fixes one; otherwise the cell
   with ``A > 1`` of highest final test accuracy in the sweep on ``sweep_seed``
   (the first in row order on a tie), or None while any such cell is missing.
+  A diverged cell (final accuracy NaN) ranks below every other.
 
   Args:
     study: the study.
@@ -238,17 +239,26 @@ def chosen_cell(study: Study, sweep_results: Sequence | None) -> tuple[float, in
     (4.0, 39)
     >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), None]) is None
     True
+    >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), run(np.nan)])  # diverged
+    (4.0, 9)
   """
   if study.amplitude is not None:
     return study.amplitude, study.period
   if sweep_results is None:
     return None
-  grid = sweep_grid(study, sweep_results)
-  dynamical_rows = np.asarray(study.sweep_amplitudes) > 1
-  candidates = np.where(dynamical_rows[:, None], grid, -np.inf)
-  if np.isnan(candidates).any():
+  shape = len(study.sweep_amplitudes), len(study.sweep_periods)
+  dynamical = np.broadcast_to((np.asarray(study.sweep_amplitudes) > 1)[:, None], shape)
+  stored = np.asarray([r is not None for r in sweep_results]).reshape(shape)
+  if not stored[dynamical].all():
     return None
-  row, column = np.unravel_index(np.argmax(candidates), grid.shape)
+  # A diverged run ends in NaN: it ranks last rather than blocking the choice.
+  grid = np.nan_to_num(sweep_grid(study, sweep_results), nan=-np.inf)
+  candidates = np.where(dynamical, grid, -np.inf)
+  if not np.isfinite(candidates).any():
+    raise ValueError("every sweep run with A > 1 diverged; no cell to compare, got "
+                     f"sweep_amplitudes={study.sweep_amplitudes}, "
+                     f"sweep_periods={study.sweep_periods}")
+  row, column = np.unravel_index(np.argmax(candidates), shape)
   return float(study.sweep_amplitudes[row]), int(study.sweep_periods[column])
 
 

@@ -329,6 +329,14 @@ def test_study_needs_both_or_neither_of_amplitude_and_period():
   assert cifar_experiments.chosen_cell(fixed, None) == (3.0, 7)
 
 
+def test_a_sweep_where_every_dynamical_run_diverged_has_no_cell():
+  study = dataclasses.replace(cifar_experiments.STUDIES["subset-cpu"],
+                              sweep_amplitudes=(1.0, 4.0), sweep_periods=(9,))
+  runs = [({"test_accuracy": np.array([0.3, accuracy])}, {}) for accuracy in (0.5, np.nan)]
+  with pytest.raises(ValueError, match=r"every sweep run with A > 1 diverged.*\(1.0, 4.0\)"):
+    cifar_experiments.chosen_cell(study, runs)
+
+
 def test_stored_only_returns_none_for_missing_runs(tmp_path):
   results = cifar_experiments.run_study("subset-cpu", tmp_path, parts=["static", "dynamical"],
                                         stored_only=True, progress=False)
