@@ -11,10 +11,11 @@ import importlib
 from typing import Callable
 
 EXPERIMENT_MODULES: list[str] = [
-    # modules whose import registers experiments; each adds its own line
+    # modules whose import registers experiments (or subcommands); each adds its own line
     "dynloss_lib.book_experiments",
     "dynloss_lib.landscape_experiments",
     "dynloss_lib.cifar_experiments",
+    "dynloss_lib.cifar_cli",  # registers the cifar10 subcommand
 ]
 
 EXPERIMENTS: dict[str, Callable] = {}
