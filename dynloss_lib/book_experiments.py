@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dynloss_lib import experiments, registry, store
+from dynloss_lib import experiments, provenance, registry, store
 from dynloss_lib.training import tqdm
 
 RECORD_EVERY = 500
@@ -104,18 +104,22 @@ def _stored(config, arrays, meta) -> StoredRun:
       params=store.unflatten(arrays, "params/"))
 
 
-def _compute_run(config, bias: bool):
-  run = experiments.run_spiral(config, progress=False, use_bias=bias)
+def _summary(run, devices: int) -> dict[str, Any]:
   summary = {k: float(v) for k, v in run.final.items()}
-  summary.update(diverged=run.diverged, wall_seconds=round(run.wall_seconds, 2))
-  return _arrays_of(run.record_steps, run.history, run.params), summary
+  summary.update(diverged=run.diverged, wall_seconds=round(run.wall_seconds, 2),
+                 environment=provenance.environment(devices))
+  return summary
 
 
 def load_runs(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
-              bias: bool = True) -> list[StoredRun]:
+              bias: bool = True, devices: int | None = None) -> list[StoredRun]:
   """Load each run's stored result, computing the missing ones first.
 
-  A progress bar (over runs) appears only when something must be computed.
+  Missing runs are computed together (:func:`~dynloss_lib.experiments.run_spiral_grid`,
+  spread over ``devices``) and each is stored as soon as it finishes, so an
+  interrupted computation resumes. A progress bar (over runs) appears only
+  when something must be computed. Each stored run records the software and
+  hardware it ran on (:func:`dynloss_lib.provenance.environment`).
 
   Args:
     directory: the results folder.
@@ -123,6 +127,8 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     recompute: recompute every run even if stored.
     progress: show a progress bar while computing.
     bias: False trains the bias-free MLP (``models.mlp(use_bias=False)``).
+    devices: local devices to spread the computation over (None: all; a run's
+      result does not depend on it).
 
   Returns:
     One :class:`StoredRun` per config, in order.
@@ -134,14 +140,32 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     >>> [run] = load_runs(folder, [config], progress=False)
     >>> run.record_steps.shape, sorted(run.params["params"])
     ((2,), ['Dense_0', 'Dense_1'])
+    >>> run.final["environment"]["jax"] == experiments.jax.__version__
+    True
   """
   found = [None if recompute else store.load(directory, "spiral", _key(c, bias))
            for c in configs]
-  missing = [i for i, f in enumerate(found) if f is None]
-  for i in tqdm(missing, desc="spiral runs", unit="run", disable=not progress or not missing):
-    compute = lambda c=configs[i]: _compute_run(c, bias)
-    found[i] = store.cached(directory, "spiral", _key(configs[i], bias), compute,
-                            recompute=True)
+  missing: dict = {}
+  for i, f in enumerate(found):
+    if f is None:
+      missing.setdefault(configs[i], []).append(i)
+  if not missing:
+    return [_stored(c, *f) for c, f in zip(configs, found)]
+  mesh_size = experiments.training.run_mesh(devices).size
+  bar = tqdm(total=len(missing), desc="spiral runs", unit="run", disable=not progress)
+
+  def keep(run):
+    key = _key(run.config, bias)
+    store.save(directory, "spiral", key, _arrays_of(run.record_steps, run.history, run.params),
+               _summary(run, mesh_size))
+    loaded = store.load(directory, "spiral", key)
+    for i in missing[run.config]:
+      found[i] = loaded
+    bar.update(1)
+
+  experiments.run_spiral_grid(list(missing), devices=mesh_size, progress=False, on_result=keep,
+                              use_bias=bias)
+  bar.close()
   return [_stored(c, *f) for c, f in zip(configs, found)]
 
 

@@ -11,6 +11,7 @@ Bad arguments print one line naming the bad value and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from typing import Callable, Sequence
@@ -86,7 +87,9 @@ def _add_spiral_parser(subparsers):
   parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                       help="parameter dtype (default float64, the paper's)")
   parser.add_argument("--batch-size", type=int, default=None,
-                      help="runs vmapped together (default: 1 on CPU, 512 on GPU)")
+                      help="runs vmapped together on each device (default: 1 on CPU, 512 on "
+                           "GPU)")
+  _add_devices_option(parser)
   parser.add_argument("--json", action="store_true",
                       help="print one JSON object per run instead of a table")
   parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -120,8 +123,8 @@ def _run_spiral_command(args) -> int:
           f"{c.seed:>4} {line['train_accuracy']:>9.4f} {line['static_loss']:>10.4g} "
           f"{diverged:>9} {line['wall_seconds']:>8.2f}", flush=True)
 
-  run_spiral_grid(configs, batch_size=args.batch_size, progress=not args.no_progress,
-                  keep_params=False, on_result=report)
+  run_spiral_grid(configs, batch_size=args.batch_size, devices=args.devices,
+                  progress=not args.no_progress, keep_params=False, on_result=report)
   return 0
 
 
@@ -136,7 +139,36 @@ def _add_regenerate_parser(subparsers):
   parser.add_argument("--list", action="store_true", help="list the experiments and exit")
   parser.add_argument("--only-missing", action="store_true",
                       help="compute only results that are not stored yet")
+  _add_devices_option(parser)
   parser.set_defaults(handler=_run_regenerate_command)
+
+
+def _add_devices_option(parser):
+  parser.add_argument(
+      "--devices", type=int, default=None,
+      help="spread the runs over this many local devices (default: 1 for spiral, all for "
+           "regenerate); on a CPU this many host devices are created, so --devices 2 runs two "
+           "runs at once on two cores. A run's result does not depend on it")
+
+
+def use_devices(devices: int | None) -> None:
+  """Make ``devices`` CPU devices exist (before JAX starts its backends).
+
+  On a CPU, JAX has one device unless asked for more before its first
+  computation; on a GPU this does nothing (the GPUs are the devices).
+
+  Examples:
+    >>> use_devices(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: --devices must be >= 1, got devices=0
+  """
+  if devices is None:
+    return
+  if devices < 1:
+    raise ValueError(f"--devices must be >= 1, got {devices=}")
+  import jax
+  jax.config.update("jax_num_cpu_devices", devices)
 
 
 def _run_regenerate_command(args) -> int:
@@ -151,7 +183,9 @@ def _run_regenerate_command(args) -> int:
     raise ValueError(f"unknown experiment(s) {unknown}; known: {sorted(experiments)}")
   for name in args.names or sorted(experiments):
     print(f"== {name}", flush=True)
-    experiments[name](args.results_dir, recompute=not args.only_missing, progress=True)
+    fn = experiments[name]
+    options = {"devices": args.devices} if "devices" in inspect.signature(fn).parameters else {}
+    fn(args.results_dir, recompute=not args.only_missing, progress=True, **options)
   return 0
 
 
@@ -191,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
   try:
+    use_devices(getattr(args, "devices", None))
     return args.handler(args)
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)

@@ -40,6 +40,8 @@ class SpiralConfig:
       ``steps - period``) with the static loss, as the Fig. 4 run did.
     record_every: record the history every this many steps.
     validation: also record accuracy on :func:`dynloss_lib.data.spiral_validation`.
+    validation_draws: noise draws of 300 points in that validation set (1: the
+      first phase diagrams' 300 points; 10: the generalisation study's 3,000).
     points_per_class, num_classes, revolutions, noise, data_seed: the data set.
     dtype: ``"float64"`` (the paper's) or ``"float32"``.
   """
@@ -55,6 +57,7 @@ class SpiralConfig:
   last_cycle_static: bool = False
   record_every: int = 1
   validation: bool = False
+  validation_draws: int = 1
   points_per_class: int = 100
   num_classes: int = 3
   revolutions: float = 4
@@ -72,7 +75,11 @@ class SpiralConfig:
       raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got dtype={self.dtype!r}")
     if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
       raise ValueError(f"width must be a positive integer, got width={self.width!r}")
-    if not isinstance(self.seed, int) or self.seed < 0:
+    if isinstance(self.validation_draws, bool) or not isinstance(self.validation_draws, int) \
+        or self.validation_draws < 1:
+      raise ValueError(f"validation_draws must be an integer >= 1, got "
+                       f"validation_draws={self.validation_draws!r}")
+    if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
       raise ValueError(f"seed must be an integer >= 0, got seed={self.seed!r}")
 
   @property
@@ -83,7 +90,20 @@ class SpiralConfig:
     return self.steps + 1
 
   def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
+    """The fields as a dict; fields added after results were first stored are left
+    out at their default, so the keys of those stored results stay valid.
+
+    Examples:
+    >>> "validation_draws" in SpiralConfig().to_dict()
+    False
+    >>> SpiralConfig(validation=True, validation_draws=10).to_dict()["validation_draws"]
+    10
+    """
+    fields = dataclasses.asdict(self)
+    for name, default in _LATER_FIELDS.items():
+      if fields[name] == default:
+        del fields[name]
+    return fields
 
   def replace(self, **changes) -> "SpiralConfig":
     return dataclasses.replace(self, **changes)
@@ -91,8 +111,11 @@ class SpiralConfig:
   def _static_key(self):
     """Fields that force a separate compilation."""
     return (self.width, self.steps, self.init, self.shape, self.record_every,
-            self.validation, self.points_per_class, self.num_classes, self.revolutions,
+            self.validation, self.validation_draws, self.points_per_class, self.num_classes, self.revolutions,
             self.noise, self.data_seed, self.dtype)
+
+
+_LATER_FIELDS = {"validation_draws": 1}
 
 
 @dataclasses.dataclass
@@ -166,13 +189,21 @@ def default_batch_size() -> int:
 
 
 def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None = None,
-                    progress: bool = True, keep_params: bool = True,
+                    devices: int | None = 1, progress: bool = True, keep_params: bool = True,
                     on_result=None, use_bias: bool = True) -> list[SpiralRun]:
   """Run many spiral configurations, vmapping those that share a compilation.
 
+  Runs that share a compilation go in batches of ``batch_size`` runs per device;
+  with several devices, each batch is split over them (``jax.sharding``), so a
+  run's result does not depend on how many devices the grid used. A last batch
+  that does not fill every device is padded with copies of its last run, whose
+  results are dropped.
+
   Args:
     configs: the runs.
-    batch_size: runs per vmapped batch (default :func:`default_batch_size`).
+    batch_size: runs per device in one vmapped batch (default
+      :func:`default_batch_size`).
+    devices: how many local devices to spread the runs over (None: all).
     progress: show a progress bar per batch.
     keep_params: keep each run's final parameters.
     on_result: called with each :class:`SpiralRun` as soon as its batch finishes.
@@ -182,31 +213,41 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
   Returns:
     One :class:`SpiralRun` per config, in order.
   """
-  batch_size = batch_size or default_batch_size()
+  batch_size = default_batch_size() if batch_size is None else batch_size
+  if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    raise ValueError(f"batch_size must be an integer >= 1, got {batch_size=}")
+  mesh = training.run_mesh(devices)
+  mesh = None if mesh.size == 1 else mesh
+  per_batch = batch_size * (1 if mesh is None else mesh.size)
   results: list[SpiralRun | None] = [None] * len(configs)
   groups: dict = {}
   for index, config in enumerate(configs):
     groups.setdefault(config._static_key(), []).append(index)
   for indices in groups.values():
-    for start in range(0, len(indices), batch_size):
-      batch = [configs[i] for i in indices[start:start + batch_size]]
+    for start in range(0, len(indices), per_batch):
+      chosen = indices[start:start + per_batch]
+      batch = [configs[i] for i in chosen]
+      padded = batch + [batch[-1]] * (-len(batch) % (1 if mesh is None else mesh.size))
       desc = (f"width {batch[0].width}, A={batch[0].amplitude:g}, T={batch[0].period}"
               if len(batch) == 1 else f"{len(batch)} runs, width {batch[0].width}")
-      for i, run in zip(indices[start:start + batch_size],
-                        _run_group(batch, progress and desc, keep_params, use_bias)):
+      for i, run in zip(chosen, _run_group(padded, progress and desc, keep_params, use_bias,
+                                           mesh)):
+        run.wall_seconds *= len(padded) / len(batch)
         results[i] = run
         if on_result is not None:
           on_result(run)
   return results
 
 
-def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias) -> list[SpiralRun]:
+def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
+               mesh=None) -> list[SpiralRun]:
   first = batch[0]
   dtype = DTYPES[first.dtype]
   data_args = (first.points_per_class, first.num_classes, first.revolutions, first.noise,
                first.data_seed)
   x, y = data_lib.spiral(*data_args)
-  x_val, y_val = data_lib.spiral_validation(*data_args) if first.validation else (None, None)
+  x_val, y_val = (data_lib.spiral_validation(*data_args, draws=first.validation_draws)
+                  if first.validation else (None, None))
   module = models.mlp(first.width, first.num_classes, first.init, dtype, use_bias)
   keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in batch])
   params = jax.vmap(lambda k: module.init(k, jnp.zeros((1, 2), dtype)))(keys)
@@ -217,7 +258,7 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias) -> li
       weights_fn=_spiral_weights(first.shape, first.num_classes), hyper=hyper,
       learning_rates=jnp.array([c.learning_rate for c in batch], dtype), steps=first.steps,
       record_every=first.record_every, x_val=None if x_val is None else jnp.asarray(x_val, dtype),
-      y_val=y_val, progress=progress, num_classes=first.num_classes)
+      y_val=y_val, progress=progress, num_classes=first.num_classes, mesh=mesh)
   seconds = (time.perf_counter() - start) / len(batch)
   runs = []
   for i, config in enumerate(batch):

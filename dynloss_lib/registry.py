@@ -13,6 +13,7 @@ from typing import Callable
 EXPERIMENT_MODULES: list[str] = [
     # modules whose import registers experiments (or subcommands); each adds its own line
     "dynloss_lib.book_experiments",
+    "dynloss_lib.generalisation",
     "dynloss_lib.landscape_experiments",
     "dynloss_lib.cifar_experiments",
     "dynloss_lib.cifar_cli",  # registers the cifar10 subcommand

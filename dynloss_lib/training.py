@@ -100,9 +100,29 @@ def _accuracy(apply_fn, params, x, y):
   return jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(logits.dtype))
 
 
+def _over_runs(fn, in_axes, mesh):
+  """vmap ``fn`` over the run axis; with a mesh, split that axis over its devices.
+
+  Each device runs the same per-device program on its block of runs (shard_map),
+  so a run's arithmetic is that of a batch of ``runs / devices`` on one device,
+  whatever the number of devices.
+  """
+  batched = jax.vmap(fn, in_axes=in_axes)
+  if mesh is None:
+    return jax.jit(batched)
+  runs = jax.sharding.PartitionSpec(RUN_AXIS)
+  replicated = jax.sharding.PartitionSpec()
+  specs = tuple(runs if axis == 0 else replicated for axis in in_axes)
+  return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=specs, out_specs=runs))
+
+
+RUN_AXIS = "runs"
+"""Name of the mesh axis over which a grid's runs are split."""
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_runner(apply_fn, weights_fn, total_steps, record_every, chunk_records,
-                     probes, with_validation):
+                     probes, with_validation, mesh=None):
   """Build (once per static configuration) the jitted chunk and final-eval functions."""
   value_and_grad = jax.value_and_grad(functools.partial(_metrics, apply_fn), has_aux=True)
 
@@ -151,16 +171,15 @@ def _compiled_runner(apply_fn, weights_fn, total_steps, record_every, chunk_reco
       out["val_accuracy"] = _accuracy(apply_fn, params, data[2], data[3])
     return out
 
-  batched_advance = jax.jit(jax.vmap(advance, in_axes=(0, None, None, 0, 0)))
-  batched_evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None, 0)))
-  return batched_advance, batched_evaluate
+  return (_over_runs(advance, (0, None, None, 0, 0), mesh),
+          _over_runs(evaluate, (0, None, 0), mesh))
 
 
 def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
               hyper, learning_rates, steps: int, record_every: int = 1,
               x_val=None, y_val=None, probes: Mapping[str, Probe] | None = None,
               chunk_steps: int = DEFAULT_CHUNK_STEPS, progress: bool | str = True,
-              num_classes: int | None = None) -> BatchResult:
+              num_classes: int | None = None, mesh=None) -> BatchResult:
   """Train a batch of runs with full-batch GD in one compiled scan.
 
   Args:
@@ -178,6 +197,9 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
     chunk_steps: steps per compiled chunk (one progress-bar tick).
     progress: show a tqdm bar; a string is used as its description.
     num_classes: labels must lie in [0, num_classes); default ``max(y) + 1``.
+    mesh: a ``jax.sharding.Mesh`` with one axis named :data:`RUN_AXIS`: the runs
+      are split evenly over its devices (see :func:`run_mesh`); None runs them
+      all on the default device.
 
   Returns:
     A :class:`BatchResult`.
@@ -195,9 +217,13 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
   num_records = -(-steps // record_every)
   chunk_records = max(1, min(num_records, chunk_steps // record_every))
   num_chunks = -(-num_records // chunk_records)
-  advance, evaluate = _compiled_runner(apply_fn, weights_fn, int(steps), int(record_every),
-                                       chunk_records, tuple(probes.values()), with_validation)
   runs = learning_rates.shape[0]
+  if mesh is not None and runs % mesh.size:
+    raise ValueError(f"a sharded batch needs a multiple of the mesh's {mesh.size} devices "
+                     f"runs, got {runs=}")
+  advance, evaluate = _compiled_runner(apply_fn, weights_fn, int(steps), int(record_every),
+                                       chunk_records, tuple(probes.values()), with_validation,
+                                       mesh)
   carry = (params, jnp.full((runs,), -1, dtype=jnp.int64))
   outputs = []
   bar = tqdm(total=steps, desc=progress if isinstance(progress, str) else "training",
@@ -222,6 +248,35 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
           history[name][run, record_steps > step] = np.nan
   final = {k: np.asarray(v) for k, v in evaluate(params, data, hyper).items()}
   return BatchResult(record_steps, history, final, diverged_step, jax.device_get(params))
+
+
+def run_mesh(devices: int | None = None):
+  """A one-axis mesh over the first ``devices`` local devices (all by default).
+
+  On a CPU, several devices exist only if asked for before JAX starts, e.g.
+  ``jax.config.update("jax_num_cpu_devices", 2)`` (the CLI's ``--devices``).
+
+  Args:
+    devices: how many devices, 1 <= devices <= ``jax.local_device_count()``.
+
+  Returns:
+    A ``jax.sharding.Mesh`` whose one axis is :data:`RUN_AXIS`.
+
+  Examples:
+    >>> dict(run_mesh(1).shape)
+    {'runs': 1}
+    >>> run_mesh(0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: devices must lie in [1, ...] (the local devices), got devices=0
+  """
+  available = jax.local_devices()
+  devices = len(available) if devices is None else devices
+  if isinstance(devices, bool) or not isinstance(devices, (int, np.integer)) \
+      or not 1 <= devices <= len(available):
+    raise ValueError(f"devices must lie in [1, {len(available)}] (the local devices), "
+                     f"got {devices=}")
+  return jax.sharding.Mesh(np.array(available[:devices]), (RUN_AXIS,))
 
 
 def _user_schedule_weights(schedule):

@@ -1,0 +1,239 @@
+"""The generalisation study at width 1000: screen, confirm, and a width sweep.
+
+The poster's claim: in the overparameterised regime (width 1000) a region of
+(A, T) generalises better than the static loss. The design, fixed before any
+of its runs was looked at:
+
+1. **Screen.** A in :data:`AMPLITUDES` x T in :data:`PERIODS` on seeds
+   :data:`SCREEN_SEEDS`, each dynamical run paired with the static run of the
+   same initialisation seed. Per cell: the mean paired gain in validation
+   accuracy (dynamical minus static) and its 95% bootstrap interval
+   (:func:`dynloss_lib.stats.paired_bootstrap`). The cell with the largest mean
+   gain is chosen (:func:`best_cell`; one of ``len(AMPLITUDES) * len(PERIODS)``
+   cells, so its screening gain is biased upwards by the choice).
+2. **Confirm.** The chosen cell on fresh seeds (:data:`CONFIRM_SEEDS`, never
+   used for the choice), paired with static runs: first 16 seeds, then 8 more
+   at a time while the interval's half-width exceeds
+   :data:`TARGET_HALF_WIDTH`, up to :data:`CONFIRM_MAX_SEEDS`. The verdict is
+   the confirmation's interval: above 0, below 0, or "no effect larger than x".
+3. **Width sweep.** Static, the chosen cell and (A = 70, T = 5000) at widths
+   :data:`WIDTHS` on seeds :data:`WIDTH_SEEDS` (width 1000 reuses the screen's runs).
+
+Every run: the paper's initialisation, learning rate 1, float64, 70,000 steps,
+the last cycle static, validation on the 3,000-point set
+(:func:`dynloss_lib.data.spiral_validation` with ``draws=10``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from dynloss_lib import registry, stats
+from dynloss_lib.book_experiments import load_runs, spiral_config
+
+WIDTH = 1000
+AMPLITUDES = (1.5, 2.0, 3.0, 5.0, 10.0, 70.0)
+PERIODS = (250, 1000, 5000)
+SCREEN_SEEDS = tuple(range(6))
+CONFIRM_SEEDS = tuple(range(100, 164))
+"""Fresh seeds of the confirmation, taken in order (never used by the screen)."""
+CONFIRM_FIRST = 16
+CONFIRM_STEP = 8
+CONFIRM_MAX_SEEDS = 48
+TARGET_HALF_WIDTH = 0.004
+WIDTHS = (100, 300, 1000)
+WIDTH_SEEDS = tuple(range(5))
+PAPER_CELL = (70.0, 5000)
+VALIDATION_DRAWS = 10
+STATIC_PERIOD = 5000
+"""The static loss does not depend on T; its runs use this period."""
+
+
+def study_config(width: int, amplitude: float, period: int, seed: int):
+  """One run of the study (see the module docstring).
+
+  Examples:
+    >>> config = study_config(1000, 2.0, 250, seed=3)
+    >>> config.validation_draws, config.last_cycle_static, config.steps
+    (10, True, 70000)
+  """
+  return spiral_config(width=width, amplitude=amplitude, period=period, seed=seed,
+                       validation=True, validation_draws=VALIDATION_DRAWS)
+
+
+def _static(width, seed):
+  return study_config(width, 1.0, STATIC_PERIOD, seed)
+
+
+def _final(runs, key):
+  return np.array([r.final[key] for r in runs], dtype=float)
+
+
+@dataclasses.dataclass
+class Screen:
+  """The screening grid.
+
+  Attributes:
+    amplitudes, periods, seeds: the grid.
+    train, val: ``(A, T, seeds)`` final train and validation accuracy.
+    static_train, static_val: ``(seeds,)`` for the static loss, same seeds.
+    gains: ``(A, T)`` nested lists of :class:`~dynloss_lib.stats.Interval`, the
+      paired validation gain (None for a cell with a diverged run).
+    diverged: ``(A, T, seeds)`` True where a run diverged.
+  """
+  amplitudes: tuple
+  periods: tuple
+  seeds: tuple
+  train: np.ndarray
+  val: np.ndarray
+  static_train: np.ndarray
+  static_val: np.ndarray
+  gains: list
+  diverged: np.ndarray
+
+
+def screen(directory, recompute: bool = False, progress: bool = True,
+           devices: int | None = None) -> Screen:
+  """Run (or load) the screening grid and its paired static runs."""
+  grid = [study_config(WIDTH, a, t, s) for a in AMPLITUDES for t in PERIODS
+          for s in SCREEN_SEEDS]
+  static = [_static(WIDTH, s) for s in SCREEN_SEEDS]
+  runs = load_runs(directory, static + grid, recompute, progress, devices=devices)
+  static_runs, grid_runs = runs[:len(static)], runs[len(static):]
+  shape = (len(AMPLITUDES), len(PERIODS), len(SCREEN_SEEDS))
+  val = _final(grid_runs, "val_accuracy").reshape(shape)
+  diverged = _final(grid_runs, "diverged").astype(bool).reshape(shape)
+  static_val = _final(static_runs, "val_accuracy")
+  gains = [[None if diverged[i, j].any() else stats.paired_bootstrap(val[i, j], static_val)
+            for j in range(len(PERIODS))] for i in range(len(AMPLITUDES))]
+  return Screen(AMPLITUDES, PERIODS, SCREEN_SEEDS, _final(grid_runs, "train_accuracy")
+                .reshape(shape), val, _final(static_runs, "train_accuracy"), static_val,
+                gains, diverged)
+
+
+def best_cell(result: Screen) -> tuple[float, int]:
+  """The (A, T) cell with the largest mean paired gain (cells with a diverged run excluded).
+
+  Ties go to the first cell in the grid's order.
+
+  Examples:
+    >>> from dynloss_lib.stats import Interval
+    >>> toy = Screen((2.0, 5.0), (250,), (0,), None, None, None, None,
+    ...              [[Interval(0.001, 0, 0, 1)], [Interval(0.003, 0, 0, 1)]], None)
+    >>> best_cell(toy)
+    (5.0, 250)
+  """
+  best, choice = -np.inf, None
+  for i, amplitude in enumerate(result.amplitudes):
+    for j, period in enumerate(result.periods):
+      gain = result.gains[i][j]
+      if gain is not None and gain.mean > best:
+        best, choice = gain.mean, (amplitude, period)
+  if choice is None:
+    raise ValueError("every cell of the screen has a diverged run; no cell can be chosen")
+  return choice
+
+
+@dataclasses.dataclass
+class Confirmation:
+  """The chosen cell on fresh seeds.
+
+  Attributes:
+    cell: (A, T).
+    seeds: the seeds used (a prefix of :data:`CONFIRM_SEEDS`).
+    train, val, static_train, static_val: ``(seeds,)`` final accuracies.
+    gain: the paired validation gain (:class:`~dynloss_lib.stats.Interval`).
+    diverged: ``(seeds,)`` True where the dynamical run diverged.
+  """
+  cell: tuple
+  seeds: tuple
+  train: np.ndarray
+  val: np.ndarray
+  static_train: np.ndarray
+  static_val: np.ndarray
+  gain: stats.Interval
+  diverged: np.ndarray
+
+
+def confirm(directory, cell: tuple[float, int], recompute: bool = False,
+            progress: bool = True, devices: int | None = None) -> Confirmation:
+  """Run (or load) the confirmation of ``cell``: 16 seeds, then 8 more at a time
+  while the interval is wider than :data:`TARGET_HALF_WIDTH` on a side, up to
+  :data:`CONFIRM_MAX_SEEDS`."""
+  amplitude, period = cell
+  count = CONFIRM_FIRST
+  while True:
+    seeds = CONFIRM_SEEDS[:count]
+    runs = load_runs(directory, [_static(WIDTH, s) for s in seeds]
+                     + [study_config(WIDTH, amplitude, period, s) for s in seeds],
+                     recompute, progress, devices=devices)
+    static_runs, dynamical = runs[:count], runs[count:]
+    val, static_val = _final(dynamical, "val_accuracy"), _final(static_runs, "val_accuracy")
+    diverged = _final(dynamical, "diverged").astype(bool)
+    # A diverged run keeps its (NaN-free) frozen parameters' accuracy: it counts as it ended.
+    gain = stats.paired_bootstrap(val, static_val)
+    if gain.half_width <= TARGET_HALF_WIDTH or count >= CONFIRM_MAX_SEEDS:
+      return Confirmation(cell, seeds, _final(dynamical, "train_accuracy"), val,
+                          _final(static_runs, "train_accuracy"), static_val, gain, diverged)
+    count = min(count + CONFIRM_STEP, CONFIRM_MAX_SEEDS)
+
+
+@dataclasses.dataclass
+class WidthSweep:
+  """Train and validation accuracy against width for three losses.
+
+  Attributes:
+    widths, seeds: the sweep.
+    labels: ``("static", "chosen cell A=.., T=..", "A=70, T=5000")``.
+    train, val: ``(labels, widths, seeds)`` final accuracies.
+  """
+  widths: tuple
+  seeds: tuple
+  labels: tuple
+  train: np.ndarray
+  val: np.ndarray
+
+
+def width_sweep(directory, cell: tuple[float, int], recompute: bool = False,
+                progress: bool = True, devices: int | None = None) -> WidthSweep:
+  """Run (or load) the width sweep for the static loss, ``cell`` and (70, 5000)."""
+  losses = [(1.0, STATIC_PERIOD), tuple(cell), PAPER_CELL]
+  labels = ("static", f"chosen cell A={cell[0]:g}, T={cell[1]}",
+            f"A={PAPER_CELL[0]:g}, T={PAPER_CELL[1]}")
+  configs = [study_config(w, a, t, s) for a, t in losses for w in WIDTHS for s in WIDTH_SEEDS]
+  runs = load_runs(directory, configs, recompute, progress, devices=devices)
+  shape = (len(losses), len(WIDTHS), len(WIDTH_SEEDS))
+  return WidthSweep(WIDTHS, WIDTH_SEEDS, labels, _final(runs, "train_accuracy").reshape(shape),
+                    _final(runs, "val_accuracy").reshape(shape))
+
+
+@dataclasses.dataclass
+class GeneralisationStudy:
+  """The three stages of the study (see the module docstring)."""
+  screen: Screen
+  cell: tuple
+  confirmation: Confirmation
+  widths: WidthSweep
+
+
+@registry.experiment("generalisation")
+def generalisation(directory, recompute: bool = False, progress: bool = True,
+                   devices: int | None = None) -> GeneralisationStudy:
+  """The whole study: screen, choose the cell, confirm it, sweep the width."""
+  grid = screen(directory, recompute, progress, devices)
+  cell = best_cell(grid)
+  return GeneralisationStudy(grid, cell, confirm(directory, cell, recompute, progress, devices),
+                             width_sweep(directory, cell, recompute, progress, devices))
+
+
+def sentence(study: GeneralisationStudy) -> str:
+  """The verdict in one sentence, with its numbers."""
+  gain, (amplitude, period) = study.confirmation.gain, study.cell
+  cells = len(study.screen.amplitudes) * len(study.screen.periods)
+  return (f"At width 1000, the best of {cells} screened cells (A = {amplitude:g}, "
+          f"T = {period}) changes validation accuracy by {gain.mean:+.4f} "
+          f"(95% CI {gain.low:+.4f} to {gain.high:+.4f}) over {gain.n} fresh paired seeds: "
+          f"{gain.verdict()}.")
