@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -168,7 +169,10 @@ def use_devices(devices: int | None) -> None:
   if devices < 1:
     raise ValueError(f"--devices must be >= 1, got {devices=}")
   import jax
-  jax.config.update("jax_num_cpu_devices", devices)
+  # More host devices than cores would only time-share them; past the cores the check in
+  # training.run_mesh reports the bad count (on a GPU machine the GPUs are counted there).
+  if devices <= (os.cpu_count() or 1):
+    jax.config.update("jax_num_cpu_devices", devices)
 
 
 def _run_regenerate_command(args) -> int:

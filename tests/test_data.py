@@ -64,3 +64,24 @@ def test_check_dataset_errors():
     data.check_dataset(np.array([[0.0, np.nan]] * 3), np.array([0, 1, 2]), 3)
   with pytest.raises(ValueError, match="integers, got dtype float64"):
     data.check_dataset(x, np.array([0.0, 1.0, 2.0]), 3)
+
+
+def test_large_validation_set_is_ten_independent_draws():
+  x_val, y_val = data.spiral_validation(draws=10)
+  assert x_val.shape == (3000, 2) and np.bincount(y_val).tolist() == [1000] * 3
+  for k in range(10):
+    x_k, y_k = data.spiral(seed=data.VALIDATION_SEED_OFFSET + k)
+    np.testing.assert_array_equal(x_val[300 * k:300 * (k + 1)], x_k)
+    np.testing.assert_array_equal(y_val[300 * k:300 * (k + 1)], y_k)
+  # draw 0 is the old 300-point set; no draw repeats another or the training set
+  np.testing.assert_array_equal(x_val[:300], data.spiral_validation()[0])
+  blocks = [x_val[300 * k:300 * (k + 1)] for k in range(10)] + [data.spiral()[0]]
+  for i in range(len(blocks)):
+    for j in range(i):
+      assert not np.allclose(blocks[i][1:], blocks[j][1:])
+
+
+@pytest.mark.parametrize("draws", [0, -1, 1.5, True])
+def test_bad_validation_draws(draws):
+  with pytest.raises(ValueError, match=f"draws={draws!r}"):
+    data.spiral_validation(draws=draws)
