@@ -111,6 +111,12 @@ def _summary(run, devices: int) -> dict[str, Any]:
   return summary
 
 
+def stored_runs(directory, configs: Sequence, bias: bool = True) -> list[StoredRun | None]:
+  """The stored runs of ``configs``, None where a run is not stored (nothing is computed)."""
+  found = [store.load(directory, "spiral", _key(c, bias)) for c in configs]
+  return [None if f is None else _stored(c, *f) for c, f in zip(configs, found)]
+
+
 def load_runs(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
               bias: bool = True, devices: int | None = None) -> list[StoredRun]:
   """Load each run's stored result, computing the missing ones first.

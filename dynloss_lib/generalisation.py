@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from dynloss_lib import registry, stats
-from dynloss_lib.book_experiments import load_runs, spiral_config
+from dynloss_lib.book_experiments import load_runs, spiral_config, stored_runs
 
 WIDTH = 1000
 AMPLITUDES = (1.5, 2.0, 3.0, 5.0, 10.0, 70.0)
@@ -68,6 +68,17 @@ def _static(width, seed):
   return study_config(width, 1.0, STATIC_PERIOD, seed)
 
 
+def _runs(directory, configs, recompute, progress, devices, compute):
+  if compute:
+    return load_runs(directory, configs, recompute, progress, devices=devices)
+  runs = stored_runs(directory, configs)
+  missing = sum(r is None for r in runs)
+  if missing:
+    raise ValueError(f"{missing} of {len(runs)} runs are not stored in {directory}; compute "
+                     "them with: python -m dynloss_lib regenerate generalisation --only-missing")
+  return runs
+
+
 def _final(runs, key):
   return np.array([r.final[key] for r in runs], dtype=float)
 
@@ -96,12 +107,15 @@ class Screen:
 
 
 def screen(directory, recompute: bool = False, progress: bool = True,
-           devices: int | None = None) -> Screen:
-  """Run (or load) the screening grid and its paired static runs."""
+           devices: int | None = None, compute: bool = True) -> Screen:
+  """Run (or load) the screening grid and its paired static runs.
+
+  With ``compute=False`` a missing run is a ValueError that says how to compute it.
+  """
   grid = [study_config(WIDTH, a, t, s) for a in AMPLITUDES for t in PERIODS
           for s in SCREEN_SEEDS]
   static = [_static(WIDTH, s) for s in SCREEN_SEEDS]
-  runs = load_runs(directory, static + grid, recompute, progress, devices=devices)
+  runs = _runs(directory, static + grid, recompute, progress, devices, compute)
   static_runs, grid_runs = runs[:len(static)], runs[len(static):]
   shape = (len(AMPLITUDES), len(PERIODS), len(SCREEN_SEEDS))
   val = _final(grid_runs, "val_accuracy").reshape(shape)
@@ -146,7 +160,10 @@ class Confirmation:
     seeds: the seeds used (a prefix of :data:`CONFIRM_SEEDS`).
     train, val, static_train, static_val: ``(seeds,)`` final accuracies.
     gain: the paired validation gain (:class:`~dynloss_lib.stats.Interval`).
-    diverged: ``(seeds,)`` True where the dynamical run diverged.
+    diverged: ``(seeds,)`` True where the dynamical run diverged (its frozen
+      parameters' accuracy counts, as the run ended).
+    complete: True once the stopping rule is met (interval half-width at most
+      :data:`TARGET_HALF_WIDTH`, or :data:`CONFIRM_MAX_SEEDS` seeds).
   """
   cell: tuple
   seeds: tuple
@@ -156,28 +173,44 @@ class Confirmation:
   static_val: np.ndarray
   gain: stats.Interval
   diverged: np.ndarray
+  complete: bool = True
 
 
 def confirm(directory, cell: tuple[float, int], recompute: bool = False,
-            progress: bool = True, devices: int | None = None) -> Confirmation:
+            progress: bool = True, devices: int | None = None,
+            compute: bool = True) -> Confirmation | None:
   """Run (or load) the confirmation of ``cell``: 16 seeds, then 8 more at a time
   while the interval is wider than :data:`TARGET_HALF_WIDTH` on a side, up to
-  :data:`CONFIRM_MAX_SEEDS`."""
+  :data:`CONFIRM_MAX_SEEDS`.
+
+  Each seed's dynamical and static runs are computed side by side (one batch).
+  With ``compute=False`` nothing is computed: the result covers the stored
+  pairs (the longest stored prefix of :data:`CONFIRM_SEEDS`, at least 2), and
+  its ``complete`` is False while the stopping rule has not been met.
+  """
   amplitude, period = cell
   count = CONFIRM_FIRST
   while True:
     seeds = CONFIRM_SEEDS[:count]
-    runs = load_runs(directory, [_static(WIDTH, s) for s in seeds]
-                     + [study_config(WIDTH, amplitude, period, s) for s in seeds],
-                     recompute, progress, devices=devices)
-    static_runs, dynamical = runs[:count], runs[count:]
+    configs = [c for s in seeds for c in (_static(WIDTH, s),
+                                          study_config(WIDTH, amplitude, period, s))]
+    if compute:
+      runs = load_runs(directory, configs, recompute, progress, devices=devices)
+    else:
+      runs = stored_runs(directory, configs)
+      if None in runs:
+        stored = runs.index(None) // 2
+        if stored < 2:
+          return None
+        seeds, runs = seeds[:stored], runs[:2 * stored]
+    static_runs, dynamical = runs[0::2], runs[1::2]
     val, static_val = _final(dynamical, "val_accuracy"), _final(static_runs, "val_accuracy")
-    diverged = _final(dynamical, "diverged").astype(bool)
-    # A diverged run keeps its (NaN-free) frozen parameters' accuracy: it counts as it ended.
     gain = stats.paired_bootstrap(val, static_val)
-    if gain.half_width <= TARGET_HALF_WIDTH or count >= CONFIRM_MAX_SEEDS:
+    done = gain.half_width <= TARGET_HALF_WIDTH or len(seeds) >= CONFIRM_MAX_SEEDS
+    if done or len(seeds) < count:
       return Confirmation(cell, seeds, _final(dynamical, "train_accuracy"), val,
-                          _final(static_runs, "train_accuracy"), static_val, gain, diverged)
+                          _final(static_runs, "train_accuracy"), static_val, gain,
+                          _final(dynamical, "diverged").astype(bool), complete=done)
     count = min(count + CONFIRM_STEP, CONFIRM_MAX_SEEDS)
 
 
@@ -198,13 +231,14 @@ class WidthSweep:
 
 
 def width_sweep(directory, cell: tuple[float, int], recompute: bool = False,
-                progress: bool = True, devices: int | None = None) -> WidthSweep:
+                progress: bool = True, devices: int | None = None,
+                compute: bool = True) -> WidthSweep:
   """Run (or load) the width sweep for the static loss, ``cell`` and (70, 5000)."""
   losses = [(1.0, STATIC_PERIOD), tuple(cell), PAPER_CELL]
   labels = ("static", f"chosen cell A={cell[0]:g}, T={cell[1]}",
             f"A={PAPER_CELL[0]:g}, T={PAPER_CELL[1]}")
   configs = [study_config(w, a, t, s) for a, t in losses for w in WIDTHS for s in WIDTH_SEEDS]
-  runs = load_runs(directory, configs, recompute, progress, devices=devices)
+  runs = _runs(directory, configs, recompute, progress, devices, compute)
   shape = (len(losses), len(WIDTHS), len(WIDTH_SEEDS))
   return WidthSweep(WIDTHS, WIDTH_SEEDS, labels, _final(runs, "train_accuracy").reshape(shape),
                     _final(runs, "val_accuracy").reshape(shape))
@@ -215,18 +249,23 @@ class GeneralisationStudy:
   """The three stages of the study (see the module docstring)."""
   screen: Screen
   cell: tuple
-  confirmation: Confirmation
+  confirmation: Confirmation | None
   widths: WidthSweep
 
 
 @registry.experiment("generalisation")
 def generalisation(directory, recompute: bool = False, progress: bool = True,
-                   devices: int | None = None) -> GeneralisationStudy:
-  """The whole study: screen, choose the cell, confirm it, sweep the width."""
-  grid = screen(directory, recompute, progress, devices)
+                   devices: int | None = None, compute: bool = True) -> GeneralisationStudy:
+  """The whole study: screen, choose the cell, sweep the width, confirm the cell.
+
+  ``compute=False`` (the chapter) only loads: see :func:`confirm` for a
+  confirmation still in progress.
+  """
+  grid = screen(directory, recompute, progress, devices, compute)
   cell = best_cell(grid)
-  return GeneralisationStudy(grid, cell, confirm(directory, cell, recompute, progress, devices),
-                             width_sweep(directory, cell, recompute, progress, devices))
+  widths = width_sweep(directory, cell, recompute, progress, devices, compute)
+  return GeneralisationStudy(grid, cell, confirm(directory, cell, recompute, progress, devices,
+                                                 compute), widths)
 
 
 def sentence(study: GeneralisationStudy) -> str:
