@@ -197,6 +197,29 @@ def spiral_seeds(directory, recompute: bool = False, progress: bool = True):
           for label, configs in seeds_configs().items()}
 
 
+def _medians(directory, configs):
+  runs = stored_runs(directory, configs)
+  if None in runs:
+    raise ValueError(f"{runs.count(None)} runs are not stored in {directory}")
+  return float(np.median([r.final["train_accuracy"] for r in runs]))
+
+
+@registry.claim("spiral_seeds")
+def static_stalls(directory):
+  """Width 100, paper init: the static loss's median final train accuracy is below 0.9."""
+  from dynloss_lib.check import Claim
+  value = _medians(directory, seeds_configs()["paper/static"])
+  return Claim("width 100: static median train accuracy < 0.9", value, value < 0.9)
+
+
+@registry.claim("spiral_seeds")
+def dynamical_fits(directory):
+  """Width 100, paper init: A = 70's median final train accuracy is at least 0.98."""
+  from dynloss_lib.check import Claim
+  value = _medians(directory, seeds_configs()["paper/dynamical"])
+  return Claim("width 100: A=70 median train accuracy >= 0.98", value, value >= 0.98)
+
+
 @registry.experiment("spiral_bias_free")
 def spiral_bias_free(directory, recompute: bool = False, progress: bool = True):
   """Chapter 4: the paper's setting with a bias-free MLP, static and dynamical.

@@ -92,7 +92,10 @@ def _add_spiral_parser(subparsers):
                            "GPU)")
   _add_devices_option(parser)
   parser.add_argument("--json", action="store_true",
-                      help="print one JSON object per run instead of a table")
+                      help="print one JSON object per run instead of a table (each run's "
+                           "final numbers and train_accuracy_last500, the median train "
+                           "accuracy over its last 500 steps, which shows a run that ends in "
+                           "a transient)")
   parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
   parser.set_defaults(handler=_run_spiral_command)
 
@@ -111,7 +114,7 @@ def _run_spiral_command(args) -> int:
       for learning_rate in args.learning_rate for seed in args.seeds]
   if not args.json:
     print(f"{'width':>6} {'A':>7} {'T':>6} {'lr':>6} {'seed':>4} {'train acc':>9} "
-          f"{'static CE':>10} {'diverged':>9} {'seconds':>8}", flush=True)
+          f"{'last 500':>8} {'static CE':>10} {'diverged':>9} {'seconds':>8}", flush=True)
 
   def report(run):
     line = run.summary()
@@ -121,7 +124,8 @@ def _run_spiral_command(args) -> int:
     c = run.config
     diverged = "no" if run.diverged_step is None else f"@{run.diverged_step}"
     print(f"{c.width:>6} {c.amplitude:>7g} {c.period:>6} {c.learning_rate:>6g} "
-          f"{c.seed:>4} {line['train_accuracy']:>9.4f} {line['static_loss']:>10.4g} "
+          f"{c.seed:>4} {line['train_accuracy']:>9.4f} {line['train_accuracy_last500']:>8.4f} "
+          f"{line['static_loss']:>10.4g} "
           f"{diverged:>9} {line['wall_seconds']:>8.2f}", flush=True)
 
   run_spiral_grid(configs, batch_size=args.batch_size, devices=args.devices,
@@ -140,6 +144,11 @@ def _add_regenerate_parser(subparsers):
   parser.add_argument("--list", action="store_true", help="list the experiments and exit")
   parser.add_argument("--only-missing", action="store_true",
                       help="compute only results that are not stored yet")
+  parser.add_argument("--check", action="store_true",
+                      help="recompute into a temporary folder instead, print which stored "
+                           "results changed and whether each claim's statistic still meets "
+                           "its threshold; the stored results are never touched. Exit status "
+                           "1 if a claim flips")
   _add_devices_option(parser)
   parser.set_defaults(handler=_run_regenerate_command)
 
@@ -185,12 +194,23 @@ def _run_regenerate_command(args) -> int:
   unknown = [name for name in args.names if name not in experiments]
   if unknown:
     raise ValueError(f"unknown experiment(s) {unknown}; known: {sorted(experiments)}")
+  if args.check and args.only_missing:
+    raise ValueError("--check recomputes everything it checks; it cannot be combined with "
+                     "--only-missing")
+  flipped = False
   for name in args.names or sorted(experiments):
     print(f"== {name}", flush=True)
     fn = experiments[name]
     options = {"devices": args.devices} if "devices" in inspect.signature(fn).parameters else {}
-    fn(args.results_dir, recompute=not args.only_missing, progress=True, **options)
-  return 0
+    if args.check:
+      from dynloss_lib import check
+      report = check.check(name, fn, registry.CLAIMS.get(name, []), args.results_dir,
+                           progress=True, **options)
+      print("\n".join(report.lines()), flush=True)
+      flipped |= report.claim_flipped
+    else:
+      fn(args.results_dir, recompute=not args.only_missing, progress=True, **options)
+  return 1 if flipped else 0
 
 
 _EXTRA_COMMANDS: list[Callable] = [_add_regenerate_parser]

@@ -117,6 +117,9 @@ class SpiralConfig:
 
 _LATER_FIELDS = {"validation_draws": 1}
 
+TRANSIENT_WINDOW = 500
+"""Steps over which :meth:`SpiralRun.recent_train_accuracy` takes its median."""
+
 
 @dataclasses.dataclass
 class SpiralRun:
@@ -144,9 +147,20 @@ class SpiralRun:
   def diverged(self) -> bool:
     return self.diverged_step is not None
 
+  def recent_train_accuracy(self, window: int = TRANSIENT_WINDOW) -> float:
+    """Median train accuracy over the records of the last ``window`` steps.
+
+    A run can end in a brief transient (an instability at its last step); this
+    median, beside the final value, shows it.
+    """
+    recent = self.record_steps >= self.config.steps - window
+    return float(np.nanmedian(self.history["train_accuracy"][recent]))
+
   def summary(self) -> dict[str, Any]:
-    """A JSON-ready line: the configuration and the final numbers."""
+    """A JSON-ready line: the configuration, the final numbers and the median
+    train accuracy over the last 500 steps (``train_accuracy_last500``)."""
     return {"config": self.config.to_dict(), **{k: float(v) for k, v in self.final.items()},
+            f"train_accuracy_last{TRANSIENT_WINDOW}": self.recent_train_accuracy(),
             "diverged": self.diverged, "diverged_step": self.diverged_step,
             "wall_seconds": round(self.wall_seconds, 3)}
 

@@ -268,6 +268,16 @@ def generalisation(directory, recompute: bool = False, progress: bool = True,
                                                  compute), widths)
 
 
+@registry.claim("generalisation")
+def confirmation_lower_bound(directory):
+  """The confirmation's lower 95% bound: above 0 means the chosen cell generalises better."""
+  from dynloss_lib.check import Claim
+  study = generalisation(directory, progress=False, compute=False)
+  gain = study.confirmation.gain
+  return Claim(f"width 1000, A={study.cell[0]:g}, T={study.cell[1]}: lower 95% bound of the "
+               "paired validation gain > 0", gain.low, gain.low > 0)
+
+
 def sentence(study: GeneralisationStudy) -> str:
   """The verdict in one sentence, with its numbers."""
   gain, (amplitude, period) = study.confirmation.gain, study.cell

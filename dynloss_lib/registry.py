@@ -21,6 +21,9 @@ EXPERIMENT_MODULES: list[str] = [
 
 EXPERIMENTS: dict[str, Callable] = {}
 
+CLAIMS: dict[str, list[Callable]] = {}
+"""experiment name -> claims: ``fn(directory) -> dynloss_lib.check.Claim`` on its stored results."""
+
 
 def experiment(name: str) -> Callable:
   """Register ``fn(directory, recompute=False, progress=True)`` under ``name``.
@@ -36,6 +39,25 @@ def experiment(name: str) -> Callable:
     if name in EXPERIMENTS and EXPERIMENTS[name] is not fn:
       raise ValueError(f"experiment {name!r} is registered twice")
     EXPERIMENTS[name] = fn
+    return fn
+  return register
+
+
+def claim(experiment_name: str) -> Callable:
+  """Register ``fn(directory) -> Claim``: a statistic of ``experiment_name``'s results
+  and the threshold the book states for it (``regenerate --check`` compares both).
+
+  Examples:
+    >>> @claim("doctest_demo")
+    ... def demo_claim(directory):
+    ...   return None
+    >>> CLAIMS["doctest_demo"] == [demo_claim]
+    True
+  """
+  def register(fn):
+    claims = CLAIMS.setdefault(experiment_name, [])
+    if fn not in claims:
+      claims.append(fn)
     return fn
   return register
 
