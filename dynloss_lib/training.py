@@ -225,12 +225,14 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
                                        chunk_records, tuple(probes.values()), with_validation,
                                        mesh)
   carry = (params, jnp.full((runs,), -1, dtype=jnp.int64))
+  if mesh is not None and jax.process_count() > 1:
+    carry, learning_rates, hyper = _global_runs((carry, learning_rates, hyper), mesh)
   outputs = []
   bar = tqdm(total=steps, desc=progress if isinstance(progress, str) else "training",
              disable=not progress, unit="step")
   for chunk in range(num_chunks):
     carry, recorded = advance(carry, chunk, data, learning_rates, hyper)
-    outputs.append(jax.device_get(recorded))
+    outputs.append(_fetch(recorded))
     bar.update(min(steps, (chunk + 1) * chunk_records * record_every) - bar.n)
   bar.close()
   params, diverged_step = carry
@@ -239,25 +241,49 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
   history = {name: np.concatenate([out[i] for out in outputs], axis=1)[:, :num_records]
              for i, name in enumerate(names)}
   record_steps = np.arange(num_records) * record_every
-  diverged_step = np.asarray(diverged_step)
+  diverged_step = np.asarray(_fetch(diverged_step))
   for run, step in enumerate(diverged_step):
     if step >= 0:  # values after the blow-up are not the model's; make that visible
       for name in names:
         if name != "gamma":
           history[name] = history[name].astype(float)
           history[name][run, record_steps > step] = np.nan
-  final = {k: np.asarray(v) for k, v in evaluate(params, data, hyper).items()}
-  return BatchResult(record_steps, history, final, diverged_step, jax.device_get(params))
+  final = {k: np.asarray(v) for k, v in _fetch(evaluate(params, data, hyper)).items()}
+  return BatchResult(record_steps, history, final, diverged_step, _fetch(params))
+
+
+def _global_runs(tree, mesh):
+  """Host values (the same in every process) -> global arrays split over the run axis.
+
+  Needed when the mesh spans several processes (``jax.distributed``): each
+  process then places only the runs of its own devices.
+  """
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(RUN_AXIS))
+
+  def place(leaf):
+    host = np.asarray(leaf)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+  return jax.tree_util.tree_map(place, tree)
+
+
+def _fetch(tree):
+  """``jax.device_get``, gathering arrays that live partly on other processes' devices."""
+  if all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree_util.tree_leaves(tree)):
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils
+  return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def run_mesh(devices: int | None = None):
-  """A one-axis mesh over the first ``devices`` local devices (all by default).
+  """A one-axis mesh over the first ``devices`` devices (all by default).
 
   On a CPU, several devices exist only if asked for before JAX starts, e.g.
   ``jax.config.update("jax_num_cpu_devices", 2)`` (the CLI's ``--devices``).
+  After ``jax.distributed.initialize`` the devices are those of every process
+  (see ``scripts/multihost_grid.py``).
 
   Args:
-    devices: how many devices, 1 <= devices <= ``jax.local_device_count()``.
+    devices: how many devices, 1 <= devices <= ``jax.device_count()``.
 
   Returns:
     A ``jax.sharding.Mesh`` whose one axis is :data:`RUN_AXIS`.
@@ -268,13 +294,13 @@ def run_mesh(devices: int | None = None):
     >>> run_mesh(0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: devices must lie in [1, ...] (the local devices), got devices=0
+    ValueError: devices must lie in [1, ...] (the devices there are), got devices=0
   """
-  available = jax.local_devices()
+  available = jax.devices()
   devices = len(available) if devices is None else devices
   if isinstance(devices, bool) or not isinstance(devices, (int, np.integer)) \
       or not 1 <= devices <= len(available):
-    raise ValueError(f"devices must lie in [1, {len(available)}] (the local devices), "
+    raise ValueError(f"devices must lie in [1, {len(available)}] (the devices there are), "
                      f"got {devices=}")
   return jax.sharding.Mesh(np.array(available[:devices]), (RUN_AXIS,))
 
