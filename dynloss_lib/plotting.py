@@ -13,6 +13,10 @@ import numpy as np
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
+SERIES_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+"""Well-separated colours (Okabe and Ito's colour-blind-safe set) for curves that share axes,
+for example one per seed."""
+
 
 def class_cmap(num_classes: int) -> mcolors.ListedColormap:
   """A discrete colormap with one colour per class.
@@ -101,6 +105,48 @@ def decision_regions(ax, predict: Callable[[np.ndarray], np.ndarray], x, y,
   if title:
     ax.set_title(title, fontsize=10)
   return regions
+
+
+def class_key(target, num_classes: int = 3, names: Sequence[str] | None = None,
+              **legend_kwargs):
+  """A legend for :func:`decision_regions`: each class's region colour and point marker.
+
+  Args:
+    target: a matplotlib ``Figure`` or ``Axes`` to put the legend on.
+    num_classes: number of classes (2 to 5, as :func:`class_cmap`).
+    names: one label per class (default ``class 0``, ...).
+    **legend_kwargs: passed to ``legend`` (for example ``loc``, ``ncol``).
+
+  Returns:
+    The ``Legend``.
+
+  Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> [t.get_text() for t in class_key(ax, 2).get_texts()]
+    ['class 0', 'class 1']
+    >>> plt.close(fig)
+  """
+  from matplotlib.lines import Line2D
+  from matplotlib.patches import Patch
+  cmap = class_cmap(num_classes)
+  names = list(names) if names is not None else [f"class {i}" for i in range(num_classes)]
+  if len(names) != num_classes:
+    raise ValueError(f"names must have one entry per class ({num_classes}), got {names=}")
+  handles = []
+  for i in range(num_classes):
+    colour = cmap(i)
+    handles.append((Patch(facecolor=colour, alpha=0.35, edgecolor="none"),
+                    Line2D([], [], ls="none", marker="o", markersize=5, markerfacecolor=colour,
+                           markeredgecolor="k", markeredgewidth=0.3)))
+  from matplotlib.legend_handler import HandlerTuple
+  legend_kwargs.setdefault("title", "region: predicted class; dot: true class")
+  legend_kwargs.setdefault("fontsize", 8)
+  legend_kwargs.setdefault("title_fontsize", 8)
+  return target.legend(handles, names, handler_map={tuple: HandlerTuple(ndivide=None)},
+                       **legend_kwargs)
 
 
 def plot_gamma(ax, schedule: Callable, steps: int, num_classes: int,

@@ -1,12 +1,17 @@
-"""Build the whole book (slow: every notebook is executed) and check each chapter's page.
+"""The book's structure, and the whole book built and checked page by page.
 
-Marked ``slow``; it runs in the default test command. Skip it with ``-m "not slow"``.
+Fast checks: the table of contents, each notebook's first cells (a text link to Colab and the
+install cell, run with Colab simulated), and the repository URL, kept in _config.yml only.
+The build (every notebook executed) is marked ``slow``; it runs in the default test command.
+Skip it with ``-m "not slow"``.
 """
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -26,13 +31,83 @@ def test_toc_files_exist():
     assert matches, f"{chapter} is in _toc.yml but has no file"
 
 
-def test_every_notebook_starts_with_badge_and_install_cell():
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+GITHUB_REPO = re.compile(r"github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?(?=[/\s)\"'`]|$)")
+
+
+def repository():
+  """The repository URL, owner, name and branch, kept in one place: _config.yml."""
+  config = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+  url = config["url"]
+  match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+)", url)
+  assert match, f"_config.yml: repository.url must be https://github.com/OWNER/NAME, got {url!r}"
+  return url, match.group(1), match.group(2), config["branch"]
+
+
+def test_toc_numbers_the_chapters():
+  toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+  assert toc.get("options", {}).get("numbered") is True
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_starts_with_colab_link_and_install_cell(path):
   import nbformat
-  for path in sorted((ROOT / "book").glob("*.ipynb")):
-    cells = nbformat.read(path, as_version=4).cells
-    assert cells[0].cell_type == "markdown" and "colab-badge.svg" in cells[0].source, path
-    assert f"blob/main/book/{path.name}" in cells[0].source, path
-    assert cells[1].cell_type == "code" and '"google.colab" in sys.modules' in cells[1].source
+  url, owner, name, branch = repository()
+  cells = nbformat.read(path, as_version=4).cells
+  colab = f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/book/{path.name}"
+  assert cells[0].cell_type == "markdown"
+  # a text link, which reads well offline (a remote badge image does not load there)
+  assert f"[Open this chapter in Colab]({colab})" in cells[0].source
+  assert not re.search(r"!\[[^\]]*\]\((?:https?:)?//", cells[0].source), "remote image"
+  assert cells[1].cell_type == "code" and "hide-cell" in cells[1].metadata.get("tags", [])
+  assert f"git clone --depth 1 {url} /content/{name}\n" in cells[1].source
+
+
+def test_repository_url_is_the_configured_one_everywhere():
+  import nbformat
+  url, owner, name, _ = repository()
+  for path in NOTEBOOKS:
+    for cell in nbformat.read(path, as_version=4).cells:
+      for found in GITHUB_REPO.findall(cell.source):
+        assert found == (owner, name), f"{path.name} names the repository {found}, not {url}"
+  readme = (ROOT / "README.md").read_text()
+  assert f"git+{url}" in readme, f"README.md does not install from {url}"
+  for found in GITHUB_REPO.findall(readme):
+    assert found == (owner, name), f"README.md names the repository {found}, not {url}"
+
+
+@pytest.mark.parametrize("situation", ["not on Colab", "fresh Colab runtime", "after a restart"])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_install_cell_works_in_the_book_folder_on_colab(path, situation, monkeypatch):
+  """The install cell, run as IPython runs it, with Colab, the clone and the shell simulated."""
+  import nbformat
+  from IPython.core.inputtransformer2 import TransformerManager
+  url, owner, name, _ = repository()
+  source = TransformerManager().transform_cell(nbformat.read(path, as_version=4).cells[1].source)
+  commands, moves = [], []
+
+  class Shell:
+    def system(self, command):
+      commands.append(command)
+
+  if situation != "not on Colab":
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+  clone = f"/content/{name}"
+  exists = os.path.exists
+  monkeypatch.setattr(os.path, "exists", lambda p: situation == "after a restart" if p == clone
+                      else exists(p))
+  monkeypatch.setattr(os, "chdir", moves.append)
+  exec(source, {"get_ipython": lambda: Shell()})
+  if situation == "not on Colab":
+    assert commands == [] and moves == []
+    return
+  # always into the clone's book/ folder, where the chapters find results/ and data/
+  assert moves == [f"{clone}/book"]
+  if situation == "fresh Colab runtime":
+    assert commands[0] == f"git clone --depth 1 {url} {clone}"
+    assert commands[1].startswith("pip install") and commands[1].endswith(clone)
+  else:
+    assert commands == []
 
 
 ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback', "Error:",

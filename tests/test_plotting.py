@@ -52,3 +52,25 @@ def test_grid_points_rejects_bad_arguments(extent, resolution):
 def test_class_cmap_rejects_too_many_classes():
   with pytest.raises(ValueError, match="num_classes=9"):
     plotting.class_cmap(9)
+
+
+def test_class_key_shows_each_class_region_and_point_colour():
+  fig, ax = plt.subplots()
+  legend = plotting.class_key(fig, 3, names=["a", "b", "c"], loc="lower center")
+  assert [t.get_text() for t in legend.get_texts()] == ["a", "b", "c"]
+  assert legend in fig.legends
+  handles = legend.legend_handles
+  assert len(handles) == 3
+  plt.close(fig)
+
+
+@pytest.mark.parametrize("names", [["only one"], ["a", "b", "c", "d"]])
+def test_class_key_rejects_wrong_number_of_names(names):
+  fig, ax = plt.subplots()
+  with pytest.raises(ValueError, match="names="):
+    plotting.class_key(ax, 3, names=names)
+  plt.close(fig)
+
+
+def test_series_colors_are_distinct():
+  assert len(set(plotting.SERIES_COLORS)) == len(plotting.SERIES_COLORS)
