@@ -222,16 +222,19 @@ def _check_every(every):
 
 
 def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
-                  seed: int = 0) -> training.Probe:
+                  seed: int = 0,
+                  loss: Callable = losses.dynamical_cross_entropy) -> training.Probe:
   r"""In-loop measurement of :math:`\lambda_{\max}` of the dynamical loss's Hessian.
 
   At a recorded step with class weights :math:`\Gamma` it returns the top
   Lanczos Ritz value of :math:`\nabla^2_\theta F_\Gamma(\theta)`, with
-  :math:`F_\Gamma` the dynamical cross-entropy over all of ``(x, y)``.
+  :math:`F_\Gamma` the dynamical loss ``loss`` over all of ``(x, y)``.
 
   Args:
     apply_fn: ``apply_fn(params, x) -> logits``.
     x, y: the training set the loss is computed on.
+    loss: the dynamical loss ``loss(outputs, labels, class_weights)`` (default
+      the paper's cross-entropy; see :data:`dynloss_lib.losses.DYNAMICAL_LOSSES`).
     order: Lanczos order (>= 2, at most the number of parameters; checked at the
       first call, when the parameters are known).
     every: measure every ``every`` records (>= 1); NaN in between.
@@ -252,7 +255,7 @@ def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
   x, y = jnp.asarray(x), jnp.asarray(y)
 
   def fn(params, gamma):
-    loss_fn = lambda p: losses.dynamical_cross_entropy(apply_fn(p, x), y, gamma)
+    loss_fn = lambda p: loss(apply_fn(p, x), y, gamma)
     return hessian_top_eigenvalues(loss_fn, params, order, 1, seed)[0]
 
   return training.Probe(fn, every=int(every))
@@ -285,17 +288,22 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1,
   return training.Probe(fn, every=int(every))
 
 
-def class_losses(apply_fn: Callable, params, x, y, num_classes: int):
+def class_losses(apply_fn: Callable, params, x, y, num_classes: int,
+                 per_sample: Callable = losses.cross_entropy):
   r"""Per-class loss terms :math:`L_c` such that :math:`F_\Gamma = \sum_c \Gamma_c L_c`.
 
   .. math::
-    L_c = -\frac{1}{N} \sum_{j:\, y_j = c} \log \operatorname{softmax}(f(x_j))_{c}
+    L_c = \frac{1}{N} \sum_{j:\, y_j = c} \ell(f(x_j), c)
+
+  This decomposition holds for the losses that weight each sample by its
+  class (the cross-entropy, ``dmse_sample``), not for ``dmse_output``.
 
   Args:
     apply_fn: ``apply_fn(params, x) -> logits``.
     params: parameters.
     x, y: the training set (``N`` samples).
     num_classes: :math:`C`.
+    per_sample: the per-sample loss :math:`\ell` (default the cross-entropy).
 
   Returns:
     ``(C,)`` array.
@@ -306,9 +314,8 @@ def class_losses(apply_fn: Callable, params, x, y, num_classes: int):
     >>> class_losses(apply_fn, jnp.zeros((2, 2)), x, y, 2).round(6)
     Array([0.346574, 0.346574], dtype=float64)
   """
-  log_probs = jax.nn.log_softmax(apply_fn(params, x), axis=-1)
-  picked = jnp.take_along_axis(log_probs, y[:, None], axis=-1)[:, 0]
-  return -jax.ops.segment_sum(picked, y, num_segments=num_classes) / y.shape[0]
+  terms = per_sample(apply_fn(params, x), y)
+  return jax.ops.segment_sum(terms, y, num_segments=num_classes) / y.shape[0]
 
 
 def class_loss_probe(apply_fn: Callable, x, y, num_classes: int) -> training.Probe:

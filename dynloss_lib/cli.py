@@ -17,6 +17,11 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from dynloss_lib.experiments import DTYPES
+from dynloss_lib.losses import DYNAMICAL_LOSSES
+from dynloss_lib.models import INITS
+from dynloss_lib.schedules import SHAPES
+
 
 def parse_int_list(text: str) -> list[int]:
   """``"0-6"`` -> 0..6; ``"1,3,5"`` -> [1, 3, 5]; ranges and commas mix.
@@ -74,18 +79,22 @@ def _add_spiral_parser(subparsers):
                       help="learning rate(s) (default 1)")
   parser.add_argument("--seeds", type=parse_int_list, default=[0],
                       help="initialisation seeds, e.g. 0-6 or 0,3 (default 0)")
-  parser.add_argument("--init", choices=["paper", "glorot"], default="paper",
+  parser.add_argument("--init", choices=INITS, default="paper",
                       help="paper: N(0,1/fan_in) weights, zero biases (2021); glorot: the "
                            "authors' 2022 update (default paper)")
-  parser.add_argument("--shape", choices=["triangle", "sine", "square"], default="triangle",
+  parser.add_argument("--shape", choices=SHAPES, default="triangle",
                       help="shape of Gamma over a cycle (default triangle, the paper's)")
+  parser.add_argument("--loss", choices=tuple(DYNAMICAL_LOSSES), default="cross_entropy",
+                      help="the per-sample loss that Gamma weights: cross_entropy (the "
+                           "paper's), dmse_sample or dmse_output (dynamical mean-squared "
+                           "errors; see dynloss_lib.losses) (default cross_entropy)")
   parser.add_argument("--start-mid", action="store_true",
                       help="start the first cycle at its middle")
   parser.add_argument("--last-cycle-static", action="store_true",
                       help="train the last cycle with the static loss (the Fig. 4 run)")
   parser.add_argument("--validation", action="store_true",
                       help="also report accuracy on the held-out validation spiral")
-  parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+  parser.add_argument("--dtype", choices=tuple(DTYPES), default="float64",
                       help="parameter dtype (default float64, the paper's)")
   parser.add_argument("--batch-size", type=int, default=None,
                       help="runs vmapped together on each device (default: 1 on CPU, 512 on "
@@ -108,13 +117,14 @@ def _run_spiral_command(args) -> int:
       SpiralConfig(width=width, amplitude=amplitude, period=period, steps=args.steps,
                    learning_rate=learning_rate, seed=seed, init=args.init, shape=args.shape,
                    start_mid=args.start_mid, last_cycle_static=args.last_cycle_static,
+                   loss=args.loss,
                    record_every=max(1, args.steps // 1000), validation=args.validation,
                    dtype=args.dtype)
       for width in args.width for amplitude in args.amplitude for period in args.period
       for learning_rate in args.learning_rate for seed in args.seeds]
   if not args.json:
     print(f"{'width':>6} {'A':>7} {'T':>6} {'lr':>6} {'seed':>4} {'train acc':>9} "
-          f"{'last 500':>8} {'static CE':>10} {'diverged':>9} {'seconds':>8}", flush=True)
+          f"{'last 500':>8} {'static loss':>11} {'diverged':>9} {'seconds':>8}", flush=True)
 
   def report(run):
     line = run.summary()
@@ -125,7 +135,7 @@ def _run_spiral_command(args) -> int:
     diverged = "no" if run.diverged_step is None else f"@{run.diverged_step}"
     print(f"{c.width:>6} {c.amplitude:>7g} {c.period:>6} {c.learning_rate:>6g} "
           f"{c.seed:>4} {line['train_accuracy']:>9.4f} {line['train_accuracy_last500']:>8.4f} "
-          f"{line['static_loss']:>10.4g} "
+          f"{line['static_loss']:>11.4g} "
           f"{diverged:>9} {line['wall_seconds']:>8.2f}", flush=True)
 
   run_spiral_grid(configs, batch_size=args.batch_size, devices=args.devices,

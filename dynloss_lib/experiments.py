@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynloss_lib import data as data_lib
-from dynloss_lib import models, schedules, training
+from dynloss_lib import losses, models, schedules, training
 
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
@@ -42,6 +42,8 @@ class SpiralConfig:
     validation: also record accuracy on :func:`dynloss_lib.data.spiral_validation`.
     validation_draws: noise draws of 300 points in that validation set (1: the
       first phase diagrams' 300 points; 10: the generalisation study's 3,000).
+    loss: a name of :data:`dynloss_lib.losses.DYNAMICAL_LOSSES` (the paper's
+      ``"cross_entropy"``, or a dynamical mean-squared error).
     points_per_class, num_classes, revolutions, noise, data_seed: the data set.
     dtype: ``"float64"`` (the paper's) or ``"float32"``.
   """
@@ -58,6 +60,7 @@ class SpiralConfig:
   record_every: int = 1
   validation: bool = False
   validation_draws: int = 1
+  loss: str = "cross_entropy"
   points_per_class: int = 100
   num_classes: int = 3
   revolutions: float = 4
@@ -69,6 +72,7 @@ class SpiralConfig:
     schedules._check_common(self.amplitude, self.period, self.num_classes, None)
     training._check_run_args(self.steps, self.record_every, self.learning_rate)
     models._initializers(self.init)
+    losses.dynamical_loss(self.loss)
     if self.shape not in schedules.SHAPES:
       raise ValueError(f"shape must be one of {schedules.SHAPES}, got shape={self.shape!r}")
     if self.dtype not in DTYPES:
@@ -111,11 +115,11 @@ class SpiralConfig:
   def _static_key(self):
     """Fields that force a separate compilation."""
     return (self.width, self.steps, self.init, self.shape, self.record_every,
-            self.validation, self.validation_draws, self.points_per_class, self.num_classes, self.revolutions,
+            self.validation, self.validation_draws, self.loss, self.points_per_class, self.num_classes, self.revolutions,
             self.noise, self.data_seed, self.dtype)
 
 
-_LATER_FIELDS = {"validation_draws": 1}
+_LATER_FIELDS = {"validation_draws": 1, "loss": "cross_entropy"}
 
 TRANSIENT_WINDOW = 500
 """Steps over which :meth:`SpiralRun.recent_train_accuracy` takes its median."""
@@ -272,7 +276,8 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
       weights_fn=_spiral_weights(first.shape, first.num_classes), hyper=hyper,
       learning_rates=jnp.array([c.learning_rate for c in batch], dtype), steps=first.steps,
       record_every=first.record_every, x_val=None if x_val is None else jnp.asarray(x_val, dtype),
-      y_val=y_val, progress=progress, num_classes=first.num_classes, mesh=mesh)
+      y_val=y_val, progress=progress, num_classes=first.num_classes, mesh=mesh,
+      loss=losses.dynamical_loss(first.loss))
   seconds = (time.perf_counter() - start) / len(batch)
   runs = []
   for i, config in enumerate(batch):

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from dynloss_lib import cifar, convnets, schedules, store
+from dynloss_lib import cifar, convnets, losses, schedules, store
 from dynloss_lib.minibatch_program import NEVER, compile_key, gamma_weights, program
 
 CHECKPOINT_NAME = "cifar10-checkpoint"
@@ -103,6 +103,8 @@ class CifarConfig:
     static_epochs: the last this many epochs use the static loss
       (:math:`\\Gamma = 1`); 0: the dynamical loss to the end.
     augment: flip-and-crop augmentation.
+    loss: a name of :data:`dynloss_lib.losses.DYNAMICAL_LOSSES` (default the
+      paper's ``"cross_entropy"``).
     dtype: ``"float32"`` or ``"bfloat16"`` (computation; parameters float32).
     seed: seed of the initialisation, the permutations and the augmentation.
     train_size: use the first this many training images (None: all).
@@ -123,6 +125,7 @@ class CifarConfig:
   period: int = 100
   static_epochs: int = 0
   augment: bool = True
+  loss: str = "cross_entropy"
   dtype: str = "float32"
   seed: int = 0
   train_size: int | None = None
@@ -133,6 +136,7 @@ class CifarConfig:
     convnets.build(self.model, width=self.width, depth=self.depth,
                    widen_factor=self.widen_factor, dtype=self.dtype)
     schedules._check_common(self.amplitude, self.period, cifar.NUM_CLASSES, None)
+    losses.dynamical_loss(self.loss)
     for name in ("epochs", "batch_size", "eval_batch_size"):
       convnets._positive(name, getattr(self, name))
     if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -150,7 +154,12 @@ class CifarConfig:
                          f"got {name}={value!r}")
 
   def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
+    """The fields as a dict; ``loss`` (added after the first stored results) is left
+    out at its default, so those results' keys stay valid."""
+    fields = dataclasses.asdict(self)
+    if fields["loss"] == "cross_entropy":
+      del fields["loss"]
+    return fields
 
   def replace(self, **changes) -> "CifarConfig":
     return dataclasses.replace(self, **changes)

@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from dynloss_lib import cifar, convnets, schedules
-from dynloss_lib.losses import dynamical_cross_entropy
+from dynloss_lib import cifar, convnets, losses, schedules
 
 
 def optimizer(config, total_steps: int) -> optax.GradientTransformation:
@@ -78,6 +77,8 @@ class Program:
     self.model = convnets.build(config.model, width=config.width, depth=config.depth,
                                 widen_factor=config.widen_factor, dtype=config.dtype)
     self.tx = optimizer(config, self.total_steps)
+    # the test loss is the static loss: the per-sample loss the dynamical one weights
+    self.per_sample = losses.STATIC_PER_SAMPLE[config.loss]
     self.scan_epoch = jax.jit(self._epoch)
     self.orders = jax.jit(self._epoch_orders, static_argnums=1)
     self.step = jax.jit(self._gathered_step)
@@ -89,22 +90,23 @@ class Program:
     if self.config.augment:
       images = cifar.augment(key, images)
     gamma = gamma_weights(state["step"], hyper)
+    loss = losses.dynamical_loss(self.config.loss)
 
     def loss_fn(params):
       logits, updated = self.model.apply(
           {"params": params, "batch_stats": state["batch_stats"]}, images, train=True,
           mutable=["batch_stats"])
-      return dynamical_cross_entropy(logits, labels, gamma), (logits, updated)
+      return loss(logits, labels, gamma), (logits, updated)
 
-    (loss, (logits, updated)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    (value, (logits, updated)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state["params"])
     updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
     new_state = {"params": optax.apply_updates(state["params"], updates),
                  "batch_stats": updated.get("batch_stats", state["batch_stats"]),
                  "opt_state": opt_state, "step": state["step"] + 1}
-    static = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    static = loss(logits, labels, jnp.ones_like(gamma))
     accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return new_state, jnp.stack([loss, static, accuracy]).astype(jnp.float32)
+    return new_state, jnp.stack([value, static, accuracy]).astype(jnp.float32)
 
   def _epoch_orders(self, key, train_size):
     permutation_key, augment_key = jax.random.split(key)
@@ -128,9 +130,9 @@ class Program:
       logits = self.model.apply({"params": state["params"],
                                  "batch_stats": state["batch_stats"]},
                                 cifar.normalise(images), train=False)
-      losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+      terms = self.per_sample(logits, labels)
       correct = jnp.argmax(logits, -1) == labels
-      return totals + jnp.stack([jnp.sum(losses * valid), jnp.sum(correct * valid)]), None
+      return totals + jnp.stack([jnp.sum(terms * valid), jnp.sum(correct * valid)]), None
     totals, _ = jax.lax.scan(body, jnp.zeros(2, jnp.float32), (x_batches, y_batches, mask))
     return totals / jnp.sum(mask)
 

@@ -32,6 +32,7 @@ with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and uses 
   warnings.simplefilter("ignore")
   from tqdm.auto import tqdm
 
+from dynloss_lib import losses
 from dynloss_lib.data import check_dataset
 
 DEFAULT_CHUNK_STEPS = 5_000
@@ -85,13 +86,11 @@ def _check_run_args(steps, record_every, learning_rates):
       raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate=}")
 
 
-def _metrics(apply_fn, params, x, y, gamma):
-  logits = apply_fn(params, x)
-  log_probs = jax.nn.log_softmax(logits, axis=-1)
-  picked = jnp.take_along_axis(log_probs, y[:, None], axis=-1)[:, 0]
-  loss = -jnp.mean(gamma[y] * picked)
-  static_loss = -jnp.mean(picked)
-  accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(loss.dtype))
+def _metrics(apply_fn, loss_fn, params, x, y, gamma):
+  outputs = apply_fn(params, x)
+  loss = loss_fn(outputs, y, gamma)
+  static_loss = loss_fn(outputs, y, jnp.ones_like(gamma))
+  accuracy = jnp.mean((jnp.argmax(outputs, axis=-1) == y).astype(loss.dtype))
   return loss, (static_loss, accuracy)
 
 
@@ -121,10 +120,11 @@ RUN_AXIS = "runs"
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_runner(apply_fn, weights_fn, total_steps, record_every, chunk_records,
+def _compiled_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chunk_records,
                      probes, with_validation, mesh=None):
   """Build (once per static configuration) the jitted chunk and final-eval functions."""
-  value_and_grad = jax.value_and_grad(functools.partial(_metrics, apply_fn), has_aux=True)
+  metrics = functools.partial(_metrics, apply_fn, loss_fn)
+  value_and_grad = jax.value_and_grad(metrics, has_aux=True)
 
   def one_step(carry, step, data, lr, hyper):
     params, diverged_step = carry
@@ -165,7 +165,7 @@ def _compiled_runner(apply_fn, weights_fn, total_steps, record_every, chunk_reco
 
   def evaluate(params, data, hyper):
     gamma = weights_fn(total_steps, hyper)
-    loss, (static_loss, accuracy) = _metrics(apply_fn, params, data[0], data[1], gamma)
+    loss, (static_loss, accuracy) = metrics(params, data[0], data[1], gamma)
     out = {"loss": loss, "static_loss": static_loss, "train_accuracy": accuracy}
     if with_validation:
       out["val_accuracy"] = _accuracy(apply_fn, params, data[2], data[3])
@@ -179,7 +179,8 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
               hyper, learning_rates, steps: int, record_every: int = 1,
               x_val=None, y_val=None, probes: Mapping[str, Probe] | None = None,
               chunk_steps: int = DEFAULT_CHUNK_STEPS, progress: bool | str = True,
-              num_classes: int | None = None, mesh=None) -> BatchResult:
+              num_classes: int | None = None, mesh=None,
+              loss: Callable = losses.dynamical_cross_entropy) -> BatchResult:
   """Train a batch of runs with full-batch GD in one compiled scan.
 
   Args:
@@ -197,6 +198,10 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
     chunk_steps: steps per compiled chunk (one progress-bar tick).
     progress: show a tqdm bar; a string is used as its description.
     num_classes: labels must lie in [0, num_classes); default ``max(y) + 1``.
+    loss: the dynamical loss ``loss(outputs, labels, class_weights) -> scalar``
+      (hashable: a module-level function such as those of
+      :data:`dynloss_lib.losses.DYNAMICAL_LOSSES`); its value at weights 1 is
+      recorded as ``static_loss``.
     mesh: a ``jax.sharding.Mesh`` with one axis named :data:`RUN_AXIS`: the runs
       are split evenly over its devices (see :func:`run_mesh`); None runs them
       all on the default device.
@@ -221,7 +226,7 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
   if mesh is not None and runs % mesh.size:
     raise ValueError(f"a sharded batch needs a multiple of the mesh's {mesh.size} devices "
                      f"runs, got {runs=}")
-  advance, evaluate = _compiled_runner(apply_fn, weights_fn, int(steps), int(record_every),
+  advance, evaluate = _compiled_runner(apply_fn, loss, weights_fn, int(steps), int(record_every),
                                        chunk_records, tuple(probes.values()), with_validation,
                                        mesh)
   carry = (params, jnp.full((runs,), -1, dtype=jnp.int64))

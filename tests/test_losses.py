@@ -37,3 +37,57 @@ def test_non_negative_and_zero_only_at_certainty(batch):
     assert float(dynamical_cross_entropy(logits, labels, weights)) >= 0
   certain = jax.nn.one_hot(labels, 3) * 100.0
   assert float(dynamical_cross_entropy(certain, labels, jnp.array([2.9, 0.05, 0.05]))) < 1e-40
+
+
+# --- pluggable losses -------------------------------------------------------------------------
+
+from dynloss_lib import losses as losses_lib  # noqa: E402
+
+
+def reference_losses(outputs, labels, gamma):
+  """The three dynamical losses written out with loops."""
+  n, c = outputs.shape
+  ce = mse_sample = mse_output = 0.0
+  for j in range(n):
+    z = outputs[j]
+    log_softmax = z - np.log(np.sum(np.exp(z - z.max()))) - z.max()
+    ce += -gamma[labels[j]] * log_softmax[labels[j]]
+    errors = [(z[a] - (1.0 if a == labels[j] else 0.0)) ** 2 for a in range(c)]
+    mse_sample += gamma[labels[j]] * 0.5 * sum(errors)
+    mse_output += 0.5 * sum(gamma[a] * errors[a] for a in range(c))
+  return ce / n, mse_sample / n, mse_output / n
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dynamical_losses_against_loops(seed):
+  rng = np.random.default_rng(seed)
+  outputs = rng.normal(size=(7, 3))
+  labels = rng.integers(0, 3, size=7)
+  gamma = rng.uniform(0.1, 2.0, size=3)
+  expected = reference_losses(outputs, labels, gamma)
+  for name, value in zip(("cross_entropy", "dmse_sample", "dmse_output"), expected):
+    got = float(losses_lib.dynamical_loss(name)(jnp.asarray(outputs), jnp.asarray(labels),
+                                                jnp.asarray(gamma)))
+    assert got == pytest.approx(value, rel=1e-12), name
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "dmse_sample", "dmse_output"])
+def test_unit_weights_give_the_static_loss_and_minima_stay(name):
+  rng = np.random.default_rng(3)
+  outputs, labels = jnp.asarray(rng.normal(size=(6, 3))), jnp.asarray(rng.integers(0, 3, 6))
+  fn = losses_lib.dynamical_loss(name)
+  static = jnp.mean(losses_lib.STATIC_PER_SAMPLE[name](outputs, labels))
+  assert float(fn(outputs, labels, jnp.ones(3))) == pytest.approx(float(static), rel=1e-14)
+  # the per-sample primitive has one value per sample
+  assert losses_lib.STATIC_PER_SAMPLE[name](outputs, labels).shape == (6,)
+  if name != "cross_entropy":  # the MSE's global minimum (outputs = one-hot) is 0 for any Gamma
+    perfect = jax.nn.one_hot(labels, 3, dtype=outputs.dtype)
+    assert float(fn(perfect, labels, jnp.array([5.0, 0.1, 1.0]))) == 0.0
+
+
+def test_output_weighting_differs_from_sample_weighting():
+  outputs = jnp.array([[0.5, 0.5], [0.0, 2.0]])
+  labels = jnp.array([0, 1])
+  gamma = jnp.array([0.5, 1.5])
+  assert float(losses_lib.dynamical_mse_sample(outputs, labels, gamma)) == 0.4375
+  assert float(losses_lib.dynamical_mse_output(outputs, labels, gamma)) == 0.5
