@@ -16,6 +16,8 @@ import argparse
 import time
 
 import jax
+
+jax.config.update("jax_enable_x64", True)  # as the book runs it (the CIFAR code pins float32 itself)
 import numpy as np
 
 from dynloss_lib import minibatch

@@ -20,6 +20,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)  # float64, as in the paper
 import jax.numpy as jnp  # noqa: E402
 
 from dynloss_lib import analysis, data, losses, models, schedules  # noqa: E402

@@ -11,6 +11,8 @@ import argparse
 import time
 
 import jax
+
+jax.config.update("jax_enable_x64", True)  # float64, as in the paper
 import jax.numpy as jnp
 
 from dynloss_lib import data, models, schedules

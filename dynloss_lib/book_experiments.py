@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dynloss_lib import experiments, provenance, registry, store
+from dynloss_lib import experiments, provenance, store
 from dynloss_lib.training import tqdm
 
 RECORD_EVERY = 500
@@ -185,7 +185,6 @@ def seeds_configs() -> dict[str, list]:
   return runs
 
 
-@registry.experiment("spiral_seeds")
 def spiral_seeds(directory, recompute: bool = False, progress: bool = True):
   """Chapter 4: static (A=1) vs dynamical (A=70, T=5000) at width 100, two inits.
 
@@ -204,7 +203,6 @@ def _medians(directory, configs):
   return float(np.median([r.final["train_accuracy"] for r in runs]))
 
 
-@registry.claim("spiral_seeds")
 def static_stalls(directory):
   """Width 100, paper init: the static loss's median final train accuracy is below 0.9."""
   from dynloss_lib.check import Claim
@@ -212,7 +210,6 @@ def static_stalls(directory):
   return Claim("width 100: static median train accuracy < 0.9", value, value < 0.9)
 
 
-@registry.claim("spiral_seeds")
 def dynamical_fits(directory):
   """Width 100, paper init: A = 70's median final train accuracy is at least 0.98."""
   from dynloss_lib.check import Claim
@@ -220,7 +217,6 @@ def dynamical_fits(directory):
   return Claim("width 100: A=70 median train accuracy >= 0.98", value, value >= 0.98)
 
 
-@registry.experiment("spiral_bias_free")
 def spiral_bias_free(directory, recompute: bool = False, progress: bool = True):
   """Chapter 4: the paper's setting with a bias-free MLP, static and dynamical.
 
@@ -297,14 +293,12 @@ def phase_diagram(directory, width: int, amplitudes: Sequence[float], periods: S
       diverged=values(grid_runs, "diverged").astype(bool).reshape(shape))
 
 
-@registry.experiment("phase_width100")
 def phase_width100(directory, recompute: bool = False, progress: bool = True):
   """Chapter 5: train accuracy over (A, T) at width 100 (70,000 steps)."""
   return phase_diagram(directory, 100, PHASE_AMPLITUDES, PHASE_PERIODS_100, PHASE_SEEDS,
                        SPIRAL_STEPS, validation=False, recompute=recompute, progress=progress)
 
 
-@registry.experiment("phase_width1000")
 def phase_width1000(directory, recompute: bool = False, progress: bool = True):
   """Chapter 5: train and validation accuracy over (A, T) at width 1000."""
   return phase_diagram(directory, 1000, PHASE_AMPLITUDES_1000, PHASE_PERIODS_1000,

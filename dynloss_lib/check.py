@@ -5,7 +5,7 @@ set, another core count) a recomputed run can end elsewhere. A check therefore
 never replaces the stored results: it recomputes an experiment into a
 temporary folder, lists every stored result whose numbers differ, and
 evaluates the experiment's *claims* (the statistics the book states, each with
-its threshold, registered with :func:`dynloss_lib.registry.claim`) on both the
+its threshold, listed in :data:`dynloss_lib.registry.CLAIMS`) on both the
 stored and the recomputed results, so one sees whether a claim still holds.
 """
 

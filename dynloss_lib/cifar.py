@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynloss_lib.checks import check_labels
+
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"
 TARBALL = "cifar-10-python.tar.gz"
@@ -87,7 +89,6 @@ def check_images(x, y, name: str = "data") -> None:
   if y.ndim != 1 or y.shape[0] != x.shape[0]:
     raise ValueError(f"{name}: labels must be 1-D with one label per image ({x.shape[0]}), "
                      f"got shape {y.shape}")
-  from dynloss_lib.data import check_labels  # here: dynloss_lib.data imports this module
   check_labels(y, NUM_CLASSES, where=f"{name}: ")
 
 

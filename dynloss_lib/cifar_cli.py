@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 
-from dynloss_lib import cifar, cli, minibatch
+from dynloss_lib import cifar, minibatch
+from dynloss_lib.cli_args import parse_float_list, parse_int_list
 from dynloss_lib.cifar_experiments import (PARTS, STUDIES, chosen_cell, run_config, run_study,
                                            study_configs)
 
 
-def _add_cifar10_parser(subparsers):
+def add_parser(subparsers):
   parser = subparsers.add_parser(
       "cifar10", help="train Myrtle5 / a Wide ResNet on CIFAR-10 with minibatch SGD",
       description="Train on CIFAR-10 with the dynamical cross-entropy and store each run's "
@@ -31,17 +32,17 @@ def _add_cifar10_parser(subparsers):
                            "(default: download into the cache; for the subset-* studies, "
                            "the subset file, see cifar_experiments.find_subset)")
   parser.add_argument("--model", choices=["myrtle5", "wrn"], default="myrtle5")
-  parser.add_argument("--width", type=cli.parse_int_list, default=[64],
+  parser.add_argument("--width", type=parse_int_list, default=[64],
                       help="Myrtle5 channels (default 64)")
   parser.add_argument("--depth", type=int, default=16, help="WRN depth 6n+4 (default 16)")
   parser.add_argument("--widen-factor", type=int, default=4, help="WRN k (default 4)")
-  parser.add_argument("--amplitude", type=cli.parse_float_list, default=[1.0],
+  parser.add_argument("--amplitude", type=parse_float_list, default=[1.0],
                       help="A >= 1; 1 is the static loss (default 1)")
-  parser.add_argument("--period", type=cli.parse_int_list, default=[100],
+  parser.add_argument("--period", type=parse_int_list, default=[100],
                       help="T in optimiser steps; cycles last T+1 steps (default 100)")
-  parser.add_argument("--period-epochs", type=cli.parse_float_list, default=None,
+  parser.add_argument("--period-epochs", type=parse_float_list, default=None,
                       help="T in epochs instead (converted to steps, overrides --period)")
-  parser.add_argument("--seeds", type=cli.parse_int_list, default=[0])
+  parser.add_argument("--seeds", type=parse_int_list, default=[0])
   parser.add_argument("--epochs", type=int, default=30)
   parser.add_argument("--batch-size", type=int, default=512)
   parser.add_argument("--learning-rate", type=float, default=0.1, help="peak (default 0.1)")
@@ -122,5 +123,3 @@ def _run_cifar10_command(args) -> int:
     _print_run(config, result, args.json)
   return 0
 
-
-cli.register_command(_add_cifar10_parser)

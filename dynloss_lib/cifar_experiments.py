@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dynloss_lib import cifar, minibatch, registry, store
+from dynloss_lib import cifar, minibatch, store
 
 RUN_NAME = "cifar10-run"
 SUBSET_FILE = "cifar10_subset.npz"
@@ -389,14 +389,13 @@ def missing_runs(study: Study, results: dict) -> list[minibatch.CifarConfig | st
   return missing
 
 
-def _register(experiment_name, parts):
-  @registry.experiment(experiment_name)
+def _study_parts(parts):
   def experiment(directory, recompute=False, progress=True):
     return run_study("subset-cpu", directory, parts=parts, recompute=recompute,
                      progress=progress)
   return experiment
 
 
-_register("cifar10_static_vs_dynamical", ("static", "dynamical"))
-_register("cifar10_sweep", ("sweep",))
-_register("cifar10_wrn", ("wrn_static", "wrn_dynamical"))
+cifar10_static_vs_dynamical = _study_parts(("static", "dynamical"))
+cifar10_sweep = _study_parts(("sweep",))
+cifar10_wrn = _study_parts(("wrn_static", "wrn_dynamical"))

@@ -15,51 +15,14 @@ import inspect
 import json
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
+from dynloss_lib import registry
+from dynloss_lib.cli_args import parse_float_list, parse_int_list
 from dynloss_lib.experiments import DTYPES
 from dynloss_lib.losses import DYNAMICAL_LOSSES
 from dynloss_lib.models import INITS
 from dynloss_lib.schedules import SHAPES
-
-
-def parse_int_list(text: str) -> list[int]:
-  """``"0-6"`` -> 0..6; ``"1,3,5"`` -> [1, 3, 5]; ranges and commas mix.
-
-  Examples:
-    >>> parse_int_list("0-2,5")
-    [0, 1, 2, 5]
-  """
-  values = []
-  for part in text.split(","):
-    part = part.strip()
-    try:
-      if "-" in part[1:]:
-        low, high = part.split("-", 1) if not part.startswith("-") else (part, "")
-        low, high = int(low), int(high)
-        if high < low:
-          raise ValueError
-        values.extend(range(low, high + 1))
-      else:
-        values.append(int(part))
-    except ValueError:
-      raise argparse.ArgumentTypeError(
-          f"expected integers or ranges like 0-6, got {part!r}") from None
-  return values
-
-
-def parse_float_list(text: str) -> list[float]:
-  """``"1,70"`` -> [1.0, 70.0].
-
-  Examples:
-    >>> parse_float_list("1, 2.5")
-    [1.0, 2.5]
-  """
-  try:
-    return [float(part) for part in text.split(",")]
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") \
-        from None
 
 
 def _add_spiral_parser(subparsers):
@@ -195,41 +158,30 @@ def use_devices(devices: int | None) -> None:
 
 
 def _run_regenerate_command(args) -> int:
-  from dynloss_lib import registry
-  experiments = registry.load_all()
   if args.list:
-    for name in sorted(experiments):
+    for name in sorted(registry.EXPERIMENTS):
       print(name)
     return 0
-  unknown = [name for name in args.names if name not in experiments]
+  unknown = [name for name in args.names if name not in registry.EXPERIMENTS]
   if unknown:
-    raise ValueError(f"unknown experiment(s) {unknown}; known: {sorted(experiments)}")
+    raise ValueError(f"unknown experiment(s) {unknown}; known: {sorted(registry.EXPERIMENTS)}")
   if args.check and args.only_missing:
     raise ValueError("--check recomputes everything it checks; it cannot be combined with "
                      "--only-missing")
   flipped = False
-  for name in args.names or sorted(experiments):
+  for name in args.names or sorted(registry.EXPERIMENTS):
     print(f"== {name}", flush=True)
-    fn = experiments[name]
+    fn = registry.experiment(name)
     options = {"devices": args.devices} if "devices" in inspect.signature(fn).parameters else {}
     if args.check:
       from dynloss_lib import check
-      report = check.check(name, fn, registry.CLAIMS.get(name, []), args.results_dir,
+      report = check.check(name, fn, registry.claims(name), args.results_dir,
                            progress=True, **options)
       print("\n".join(report.lines()), flush=True)
       flipped |= report.claim_flipped
     else:
       fn(args.results_dir, recompute=not args.only_missing, progress=True, **options)
   return 1 if flipped else 0
-
-
-_EXTRA_COMMANDS: list[Callable] = [_add_regenerate_parser]
-
-
-def register_command(add_parser: Callable) -> Callable:
-  """Let other modules add subcommands: ``add_parser(subparsers)`` sets ``handler``."""
-  _EXTRA_COMMANDS.append(add_parser)
-  return add_parser
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -247,17 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
   subparsers = parser.add_subparsers(dest="command", required=True,
                                      parser_class=_OneLineErrors)
   _add_spiral_parser(subparsers)
-  for add_parser in _EXTRA_COMMANDS:
-    add_parser(subparsers)
+  _add_regenerate_parser(subparsers)
+  for target in registry.COMMANDS:
+    registry.resolve(target)(subparsers)
   return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   """Entry point; returns the exit status."""
-  from dynloss_lib import registry
-  registry.load_all()  # experiment modules may also register subcommands
   parser = build_parser()
   args = parser.parse_args(argv)
+  import jax
+  jax.config.update("jax_enable_x64", True)  # the spiral runs are float64, as in the paper
   try:
     use_devices(getattr(args, "devices", None))
     return args.handler(args)

@@ -18,13 +18,11 @@ import math
 
 import numpy as np
 
+from dynloss_lib import checks
+from dynloss_lib.checks import check_dataset, check_labels  # noqa: F401  (public here too)
+
 VALIDATION_SEED_OFFSET = 1_000
 """The validation spiral is the same generator seeded with ``seed + 1000``."""
-
-
-def _check_positive_int(name, value, minimum=1):
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-    raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
 
 
 def spiral(points_per_class: int = 100, num_classes: int = 3, revolutions: float = 4,
@@ -50,8 +48,8 @@ def spiral(points_per_class: int = 100, num_classes: int = 3, revolutions: float
     >>> x[1].round(6)
     array([0.009885, 0.002076])
   """
-  _check_positive_int("points_per_class", points_per_class)
-  _check_positive_int("num_classes", num_classes, minimum=2)
+  checks.positive_int("points_per_class", points_per_class)
+  checks.positive_int("num_classes", num_classes, minimum=2)
   if not (math.isfinite(revolutions) and revolutions > 0):
     raise ValueError(f"revolutions must be a finite number > 0, got {revolutions=}")
   if not (math.isfinite(noise) and noise >= 0):
@@ -104,64 +102,7 @@ def spiral_validation(points_per_class: int = 100, num_classes: int = 3,
     ...
     ValueError: draws must be an integer >= 1, got draws=0
   """
-  _check_positive_int("draws", draws)
+  checks.positive_int("draws", draws)
   parts = [spiral(points_per_class, num_classes, revolutions, noise,
                   seed + VALIDATION_SEED_OFFSET + k) for k in range(draws)]
   return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def check_labels(labels, num_classes: int, where: str = "") -> None:
-  """Raise a ValueError unless ``labels`` are integers in ``[0, num_classes)``.
-
-  Args:
-    labels: array of labels.
-    num_classes: the number of classes.
-    where: optional prefix naming the data set in the message.
-
-  Returns:
-    None.
-
-  Examples:
-    >>> check_labels(np.array([0, 1, 5]), 3, where="test set: ")
-    Traceback (most recent call last):
-    ...
-    ValueError: test set: labels must lie in [0, 3), got label 5 at index 2
-  """
-  labels = np.asarray(labels)
-  if not np.issubdtype(labels.dtype, np.integer):
-    raise ValueError(f"{where}labels must be integers, got dtype {labels.dtype}")
-  bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
-  if bad.size:
-    raise ValueError(f"{where}labels must lie in [0, {num_classes}), got label "
-                     f"{labels[bad[0]]} at index {bad[0]}")
-
-
-def check_dataset(x, labels, num_classes: int) -> None:
-  """Raise a ValueError naming the problem if ``(x, labels)`` is unusable.
-
-  Args:
-    x: inputs, first axis the samples.
-    labels: integer labels, one per sample.
-    num_classes: labels must lie in ``[0, num_classes)``.
-
-  Returns:
-    None.
-
-  Examples:
-    >>> check_dataset(np.zeros((2, 2)), np.array([0, 3]), num_classes=3)
-    Traceback (most recent call last):
-    ...
-    ValueError: labels must lie in [0, 3), got label 3 at index 1
-  """
-  x = np.asarray(x)
-  labels = np.asarray(labels)
-  if x.shape[0] != labels.shape[0]:
-    raise ValueError(f"x and labels must have the same length, got {x.shape[0]} and "
-                     f"{labels.shape[0]}")
-  if x.shape[0] == 0:
-    raise ValueError("the data set is empty")
-  check_labels(labels, num_classes)
-  if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-    index = np.argwhere(~np.isfinite(x))[0]
-    raise ValueError(f"x must be finite, got {x[tuple(index)]} at index {tuple(index)}")
-from dynloss_lib.cifar import cifar10  # noqa: E402  (public name: dynloss_lib.data.cifar10)

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dynloss_lib import registry, stats
+from dynloss_lib import stats
 from dynloss_lib.book_experiments import load_runs, spiral_config, stored_runs
 
 WIDTH = 1000
@@ -253,7 +253,6 @@ class GeneralisationStudy:
   widths: WidthSweep
 
 
-@registry.experiment("generalisation")
 def generalisation(directory, recompute: bool = False, progress: bool = True,
                    devices: int | None = None, compute: bool = True) -> GeneralisationStudy:
   """The whole study: screen, choose the cell, sweep the width, confirm the cell.
@@ -268,7 +267,6 @@ def generalisation(directory, recompute: bool = False, progress: bool = True,
                                                  compute), widths)
 
 
-@registry.claim("generalisation")
 def confirmation_lower_bound(directory):
   """The confirmation's lower 95% bound: above 0 means the chosen cell generalises better."""
   from dynloss_lib.check import Claim

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, data as data_lib, models, registry, store, training
+from dynloss_lib import analysis, data as data_lib, models, store, training
 from dynloss_lib.experiments import (DTYPES, SpiralConfig, _spiral_apply, _spiral_weights,
                                      schedule_hyper)
 
@@ -231,7 +231,6 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
 FIG4_SEEDS = (0, 1, 2)
 
 
-@registry.experiment("bifurcation_cascades")
 def bifurcation_cascades(directory, recompute: bool = False, progress: bool = True):
   """The Fig. 4 run (:data:`FIG4`) with in-loop Hessian and NTK, for :data:`FIG4_SEEDS`.
 
@@ -304,7 +303,6 @@ def threshold_result(directory, width: int, learning_rate: float, amplitude: flo
   return store.cached(directory, "threshold", key, compute, recompute)
 
 
-@registry.experiment("instability_threshold")
 def instability_threshold(directory, recompute: bool = False, progress: bool = True):
   """Threshold runs for every width and learning rate, and the static loss at width 100.
 

@@ -311,7 +311,7 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
 
   Args:
     config: the run.
-    data: the images (:func:`dynloss_lib.data.cifar10`); ``config.train_size``
+    data: the images (:func:`dynloss_lib.cifar.cifar10`); ``config.train_size``
       and ``config.test_size`` select their first images.
     checkpoint_dir: folder for the resumable checkpoint (None: none).
     progress: show a progress bar over epochs.

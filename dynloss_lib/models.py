@@ -82,8 +82,23 @@ def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
   if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
     raise ValueError(f"num_classes must be an integer >= 2, got {num_classes=}")
   _initializers(init)
+  require_dtype(dtype)
   return MLP(width=width, num_classes=num_classes, init_scheme=init, param_dtype=dtype,
              use_bias=use_bias)
+
+
+def require_dtype(dtype) -> None:
+  """Raise a ValueError if ``dtype`` is 64-bit but JAX's x64 mode is off.
+
+  Without x64, JAX silently computes in 32 bits; the paper's runs are float64.
+  The library never switches the mode itself (it is a process-wide setting).
+
+  Examples:
+    >>> require_dtype(jnp.float32)
+  """
+  if jnp.dtype(dtype).itemsize == 8 and not jax.config.jax_enable_x64:
+    raise ValueError(f"dtype={jnp.dtype(dtype).name} needs JAX's 64-bit mode: run "
+                     "jax.config.update('jax_enable_x64', True) before any JAX computation")
 
 
 def count_params(params) -> int:

@@ -33,7 +33,7 @@ with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and uses 
   from tqdm.auto import tqdm
 
 from dynloss_lib import losses
-from dynloss_lib.data import check_dataset
+from dynloss_lib.checks import check_dataset
 
 DEFAULT_CHUNK_STEPS = 5_000
 

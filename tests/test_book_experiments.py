@@ -19,7 +19,7 @@ def test_load_runs_computes_once_then_loads(tmp_path, monkeypatch):
 
   def fail(*args, **kwargs):
     raise AssertionError("a stored run was recomputed")
-  monkeypatch.setattr(book_experiments, "_compute_run", fail)
+  monkeypatch.setattr(book_experiments.experiments, "run_spiral_grid", fail)
   second = book_experiments.load_runs(tmp_path, configs, progress=False)
   for a, b in zip(first, second):
     assert a.final == b.final
@@ -55,9 +55,12 @@ def test_bias_free_runs_have_no_biases(tmp_path):
 
 
 def test_experiments_are_registered():
-  experiments = registry.load_all()
   for name in ("spiral_seeds", "spiral_bias_free", "phase_width100", "phase_width1000"):
-    assert experiments[name] is getattr(book_experiments, name)
+    assert registry.experiment(name) is getattr(book_experiments, name)
+  for name in registry.EXPERIMENTS:  # every entry resolves to a function
+    assert callable(registry.experiment(name))
+  for name, targets in registry.CLAIMS.items():
+    assert name in registry.EXPERIMENTS and len(registry.claims(name)) == len(targets)
 
 
 def test_stored_results_match_their_configuration():

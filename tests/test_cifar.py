@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dynloss_lib import cifar, cifar_experiments, cli, convnets, minibatch, schedules, store
-from dynloss_lib.data import cifar10
+from dynloss_lib.cifar import cifar10
 from dynloss_lib.losses import dynamical_cross_entropy
 
 TINY = dict(width=2, batch_size=4, epochs=2, learning_rate=0.05)
