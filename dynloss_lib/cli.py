@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Sequence
 
-from dynloss_lib import registry
+from dynloss_lib import provenance, registry
 from dynloss_lib.cli_args import parse_float_list, parse_int_list
 from dynloss_lib.experiments import DTYPES
 from dynloss_lib.losses import DYNAMICAL_LOSSES
@@ -89,10 +89,12 @@ def _run_spiral_command(args) -> int:
     print(f"{'width':>6} {'A':>7} {'T':>6} {'lr':>6} {'seed':>4} {'train acc':>9} "
           f"{'last 500':>8} {'static loss':>11} {'diverged':>9} {'seconds':>8}", flush=True)
 
+  environment = provenance.environment(args.devices or 1)
+
   def report(run):
     line = run.summary()
     if args.json:
-      print(json.dumps(line), flush=True)
+      print(json.dumps({**line, "environment": environment}), flush=True)
       return
     c = run.config
     diverged = "no" if run.diverged_step is None else f"@{run.diverged_step}"

@@ -32,6 +32,17 @@ def cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
+def _cpuinfo_field(name: str) -> str:
+  try:
+    with open("/proc/cpuinfo") as info:
+      for line in info:
+        if line.split(":", 1)[0].strip() == name:
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return ""
+
+
 def _cpu_flags() -> list[str]:
   try:
     with open("/proc/cpuinfo") as info:
@@ -52,17 +63,19 @@ def environment(devices: int = 1) -> dict:
 
   Returns:
     ``jax``, ``jaxlib``, ``backend``, ``device_kind``, ``devices``,
-    ``cpu_model``, ``cpu_count``, ``cpu_vector_flags`` (the AVX/FMA/SSE4
+    ``cpu_model``, ``cpu_family_model`` (e.g. ``"25/1"``: AMD Zen 3), ``cpu_count``, ``cpu_vector_flags`` (the AVX/FMA/SSE4
     flags, which decide the code XLA generates), ``xla_flags`` and ``python``.
 
   Examples:
-    >>> sorted(environment())[:4]
-    ['backend', 'cpu_count', 'cpu_model', 'cpu_vector_flags']
+    >>> sorted(environment())[:5]
+    ['backend', 'cpu_count', 'cpu_family_model', 'cpu_model', 'cpu_vector_flags']
   """
   return {
       "jax": jax.__version__, "jaxlib": jaxlib.__version__,
       "backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind,
-      "devices": int(devices), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+      "devices": int(devices), "cpu_model": cpu_model(),
+      "cpu_family_model": f"{_cpuinfo_field('cpu family')}/{_cpuinfo_field('model')}",
+      "cpu_count": os.cpu_count(),
       "cpu_vector_flags": " ".join(_cpu_flags()), "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "python": platform.python_version(),
   }
