@@ -276,6 +276,29 @@ def confirmation_lower_bound(directory):
                "paired validation gain > 0", gain.low, gain.low > 0)
 
 
+def stored_counts(directory) -> dict[str, tuple[int, int]]:
+  """How far the study's computation has come: stage -> (stored runs, runs needed).
+
+  The width sweep and the confirmation depend on the screen's chosen cell, so
+  until the screen is complete they are reported as ``(0, 0)``; the
+  confirmation counts its first 16 pairs.
+  """
+  grid = [_static(WIDTH, s) for s in SCREEN_SEEDS] + [
+      study_config(WIDTH, a, t, s) for a in AMPLITUDES for t in PERIODS for s in SCREEN_SEEDS]
+  found = stored_runs(directory, grid)
+  counts = {"screen": (sum(r is not None for r in found), len(grid))}
+  if None in found:
+    return {**counts, "width sweep": (0, 0), "confirmation": (0, 0)}
+  cell = best_cell(screen(directory, compute=False))
+  losses = [(1.0, STATIC_PERIOD), tuple(cell), PAPER_CELL]
+  sweep = [study_config(w, a, t, s) for a, t in losses for w in WIDTHS for s in WIDTH_SEEDS]
+  seeds = CONFIRM_SEEDS[:CONFIRM_FIRST]
+  pairs = [c for s in seeds for c in (_static(WIDTH, s), study_config(WIDTH, *cell, s))]
+  for name, configs in (("width sweep", sweep), ("confirmation", pairs)):
+    counts[name] = (sum(r is not None for r in stored_runs(directory, configs)), len(configs))
+  return counts
+
+
 def sentence(study: GeneralisationStudy) -> str:
   """The verdict in one sentence, with its numbers."""
   gain, (amplitude, period) = study.confirmation.gain, study.cell
