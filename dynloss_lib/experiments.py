@@ -169,15 +169,6 @@ class SpiralRun:
             "wall_seconds": round(self.wall_seconds, 3)}
 
 
-def _spiral_weights(shape, num_classes):
-  return _WEIGHT_FNS.setdefault((shape, num_classes), lambda step, hyper: (
-      schedules.periodic_weights(step, hyper["amplitude"], hyper["period"], num_classes,
-                                 shape, hyper["phase_offset"], hyper["static_from"])))
-
-
-_WEIGHT_FNS: dict = {}
-
-
 def schedule_hyper(configs: Sequence[SpiralConfig], dtype) -> dict[str, jnp.ndarray]:
   """The per-run schedule parameters of ``configs`` (leading run axis) for ``run_batch``.
 
@@ -192,13 +183,6 @@ def schedule_hyper(configs: Sequence[SpiralConfig], dtype) -> dict[str, jnp.ndar
       "phase_offset": jnp.array([c.period // 2 if c.start_mid else 0 for c in configs]),
       "static_from": jnp.array([c.static_from for c in configs]),
   }
-
-
-def _spiral_apply(module):
-  return _APPLY_FNS.setdefault(module, module.apply)
-
-
-_APPLY_FNS: dict = {}
 
 
 def default_batch_size() -> int:
@@ -272,8 +256,8 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
   hyper = schedule_hyper(batch, dtype)
   start = time.perf_counter()
   out = training.run_batch(
-      _spiral_apply(module), params, jnp.asarray(x, dtype), y,
-      weights_fn=_spiral_weights(first.shape, first.num_classes), hyper=hyper,
+      models.Apply(module), params, jnp.asarray(x, dtype), y,
+      weights_fn=schedules.ClassWeights(first.num_classes, first.shape), hyper=hyper,
       learning_rates=jnp.array([c.learning_rate for c in batch], dtype), steps=first.steps,
       record_every=first.record_every, x_val=None if x_val is None else jnp.asarray(x_val, dtype),
       y_val=y_val, progress=progress, num_classes=first.num_classes, mesh=mesh,

@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, data as data_lib, models, store, training
-from dynloss_lib.experiments import (DTYPES, SpiralConfig, _spiral_apply, _spiral_weights,
-                                     schedule_hyper)
+from dynloss_lib import analysis, data as data_lib, models, schedules, store, training
+from dynloss_lib.experiments import DTYPES, SpiralConfig, schedule_hyper
 
 FIG4 = SpiralConfig(width=100, amplitude=70.0, period=5000, steps=70_000, learning_rate=1.0,
                     last_cycle_static=True)
@@ -87,7 +86,7 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
   x = jnp.asarray(x, dtype)
   module = models.mlp(config.width, config.num_classes, config.init, dtype)
   params = module.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, 2), dtype))
-  apply_fn = _spiral_apply(module)
+  apply_fn = models.Apply(module)
   probes = {"hessian_max": analysis.hessian_probe(
       apply_fn, x, y, order=measurements.hessian_order, every=measurements.hessian_every)}
   if measurements.ntk_points:
@@ -99,7 +98,7 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
   start = time.perf_counter()
   result = training.run_batch(
       apply_fn, jax.tree_util.tree_map(lambda p: p[None], params), x, y,
-      weights_fn=_spiral_weights(config.shape, config.num_classes), hyper=hyper,
+      weights_fn=schedules.ClassWeights(config.num_classes, config.shape), hyper=hyper,
       learning_rates=jnp.array([config.learning_rate], dtype), steps=config.steps,
       probes=probes, progress=progress, num_classes=config.num_classes)
   return result, time.perf_counter() - start

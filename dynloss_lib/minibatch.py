@@ -44,7 +44,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dynloss_lib import cifar, convnets, losses, schedules, store
-from dynloss_lib.minibatch_program import NEVER, compile_key, gamma_weights, program
+from dynloss_lib.minibatch_program import GAMMA, NEVER, compile_key, program
 
 CHECKPOINT_NAME = "cifar10-checkpoint"
 LOOPS = ("scan", "python")
@@ -218,8 +218,8 @@ class Trainer:
     self.total_steps = self._program.total_steps
     self.model, self.tx = self._program.model, self._program.tx
     static_from = NEVER if self.static_from is None else self.static_from
-    self.hyper = (jnp.asarray(config.amplitude, jnp.result_type(float)),
-                  jnp.asarray(config.period), jnp.asarray(static_from))
+    self.hyper = {"amplitude": jnp.asarray(config.amplitude, jnp.result_type(float)),
+                  "period": jnp.asarray(config.period), "static_from": jnp.asarray(static_from)}
 
   def init_state(self):
     variables = self.model.init(jax.random.PRNGKey(self.config.seed),
@@ -237,7 +237,7 @@ class Trainer:
 
   def gamma(self, step):
     """Class weights at optimiser step ``step`` (float32)."""
-    return gamma_weights(step, self.hyper)
+    return GAMMA(step, self.hyper)
 
   def _train_step(self, state, batch):
     return self._program.train_step(state, batch, self.hyper)

@@ -60,11 +60,8 @@ def compile_key(config):
 NEVER = np.iinfo(np.int32).max  # a static start no int32 step counter reaches
 
 
-def gamma_weights(step, hyper):
-  """Class weights at ``step`` for ``hyper = (amplitude, period, static_from)`` (float32)."""
-  amplitude, period, static_from = hyper
-  return schedules.periodic_weights(step, amplitude, period, cifar.NUM_CLASSES,
-                                    static_from=static_from).astype(jnp.float32)
+GAMMA = schedules.ClassWeights(cifar.NUM_CLASSES, dtype="float32")
+"""The class weights of the minibatch runs (``GAMMA(step, hyper)``, float32)."""
 
 
 class Program:
@@ -89,7 +86,7 @@ class Program:
     images = cifar.normalise(images)
     if self.config.augment:
       images = cifar.augment(key, images)
-    gamma = gamma_weights(state["step"], hyper)
+    gamma = GAMMA(state["step"], hyper)
     loss = losses.dynamical_loss(self.config.loss)
 
     def loss_fn(params):

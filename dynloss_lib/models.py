@@ -12,6 +12,8 @@ Two initialisations:
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -85,6 +87,21 @@ def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
   require_dtype(dtype)
   return MLP(width=width, num_classes=num_classes, init_scheme=init, param_dtype=dtype,
              use_bias=use_bias)
+
+
+@dataclasses.dataclass(frozen=True)
+class Apply:
+  """``module.apply`` as a hashable value: equal modules give equal functions, so the
+  engines share one compilation between them (a bound method compares by identity).
+
+  Examples:
+    >>> Apply(mlp(4)) == Apply(mlp(4)), Apply(mlp(4)) == Apply(mlp(5))
+    (True, False)
+  """
+  module: nn.Module
+
+  def __call__(self, params, x):
+    return self.module.apply(params, x)
 
 
 def require_dtype(dtype) -> None:

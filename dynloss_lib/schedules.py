@@ -22,6 +22,7 @@ peak of :math:`\Gamma`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable
 
@@ -109,6 +110,47 @@ def periodic_weights(count, amplitude, period, num_classes, shape="triangle",
   others = num_classes / (raw + num_classes - 1.0)
   one_hot = jnp.arange(num_classes) == emphasised
   return jnp.where(one_hot, raw * others, others)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassWeights:
+  r"""The one source of :math:`\Gamma` for the training engines: ``weights(step, hyper)``.
+
+  The shape and the number of classes are fields (hashable: equal values share a
+  compilation); amplitude, period, phase offset and static start are per-run
+  values in ``hyper`` (traced, so runs that differ only in them share one), as
+  :func:`periodic_weights` takes them.
+
+  Attributes:
+    num_classes: :math:`C`.
+    shape: ``"triangle"``, ``"sine"`` or ``"square"``.
+    dtype: cast the weights to this dtype name (None: keep the default float).
+
+  Examples:
+    >>> weights = ClassWeights(num_classes=3)
+    >>> weights(2500, {"amplitude": 70.0, "period": 5000}).round(4).tolist()
+    [2.9167, 0.0417, 0.0417]
+    >>> weights(2500, {"amplitude": 70.0, "period": 5000, "static_from": 2000}).tolist()
+    [1.0, 1.0, 1.0]
+    >>> ClassWeights(3) == ClassWeights(3, "triangle")   # one compilation for both
+    True
+  """
+  num_classes: int
+  shape: str = "triangle"
+  dtype: str | None = None
+
+  def __post_init__(self):
+    if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) \
+        or self.num_classes < 2:
+      raise ValueError(f"num_classes must be an integer >= 2, got num_classes={self.num_classes!r}")
+    if self.shape not in SHAPES:
+      raise ValueError(f"shape must be one of {SHAPES}, got shape={self.shape!r}")
+
+  def __call__(self, step, hyper):
+    weights = periodic_weights(step, hyper["amplitude"], hyper["period"], self.num_classes,
+                               self.shape, hyper.get("phase_offset", 0),
+                               hyper.get("static_from"))
+    return weights if self.dtype is None else weights.astype(self.dtype)
 
 
 def _check_common(amplitude, period, num_classes, static_from):

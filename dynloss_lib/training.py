@@ -310,8 +310,14 @@ def run_mesh(devices: int | None = None):
   return jax.sharding.Mesh(np.array(available[:devices]), (RUN_AXIS,))
 
 
-def _user_schedule_weights(schedule):
-  return lambda step, hyper: schedule(step)
+@dataclasses.dataclass(frozen=True)
+class _ScheduleWeights:
+  """A user's ``schedule(step)`` as the engine's ``weights_fn(step, hyper)``: hashable (by
+  the schedule), so calls with the same schedule share one compilation."""
+  schedule: Callable
+
+  def __call__(self, step, hyper):
+    return self.schedule(step)
 
 
 def gradient_descent(apply_fn: Callable, params, x, y, schedule: Callable, *,
@@ -347,14 +353,9 @@ def gradient_descent(apply_fn: Callable, params, x, y, schedule: Callable, *,
     >>> result.history["loss"][0].round(4)
     array([0.6931, 0.4741, 0.3477])
   """
-  weights_fn = _user_schedule_weights(schedule)
-  # The lambda above is new on every call: cache it on the schedule object so that
-  # repeated calls with the same schedule reuse one compilation.
-  weights_fn = _WEIGHTS_CACHE.setdefault(id(schedule), (schedule, weights_fn))[1]
+  weights_fn = _ScheduleWeights(schedule)
   batched = jax.tree_util.tree_map(lambda p: jnp.asarray(p)[None], params)
   return run_batch(apply_fn, batched, x, y, weights_fn=weights_fn, hyper=None,
                    learning_rates=[learning_rate], steps=steps, record_every=record_every,
                    x_val=x_val, y_val=y_val, probes=probes, progress=progress)
 
-
-_WEIGHTS_CACHE: dict[int, tuple[Callable, Callable]] = {}
