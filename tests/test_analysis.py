@@ -223,3 +223,15 @@ def test_ntk_drops():
   np.testing.assert_allclose(drops_binned, drops)
   # a window that leaves the run gives NaN
   assert np.isnan(landscape_experiments.ntk_drops(np.arange(3000), ntk, ntk, [2900])[0][0])
+
+
+def test_instability_onsets_first_step_ignores_earlier_steps():
+  change = -np.ones(15)
+  change[[2, 3, 5, 9, 10]] = 1.0
+  # From step 3 on, step 3 follows an unstable step (not an onset with quiet=1); step 5 is
+  # the first onset found in cycle 1, none in cycle 0.
+  assert analysis.instability_onsets(change, 5, quiet=1, first_step=3).tolist() == [-1, 5, -1]
+  # From step 6: cycle 1's onset becomes step 9 (quiet=2 needs two stable steps before it).
+  assert analysis.instability_onsets(change, 5, quiet=2, first_step=6).tolist() == [-1, 9, -1]
+  # first_step past everything: no onsets, one entry per cycle
+  assert analysis.instability_onsets(change, 5, quiet=0, first_step=15).tolist() == [-1] * 3

@@ -362,6 +362,15 @@ def test_comparison_uses_the_best_cell_of_the_sweep(tmp_path):
       study, cifar_experiments.chosen_cell(study, sweep["sweep"]))["dynamical"][0]
   assert (config.amplitude, config.seed) == (study.sweep_amplitudes[best], 1)
   assert len(list(tmp_path.glob("cifar10-run-*.npz"))) == 4
+  # The run actually trained on seed 1 is the best cell's (read back from the store).
+  import json
+  trained = []
+  for path in tmp_path.glob("cifar10-run-*.npz"):
+    with np.load(path) as stored:
+      run = json.loads(str(stored["__meta__"]))["config"]["run"]
+    if run["seed"] == 1:
+      trained.append((run["amplitude"], run["period"]))
+  assert trained == [(study.sweep_amplitudes[best], 2)]
 
 
 def test_cli_runs_and_stores(tmp_path, capsys):
@@ -402,3 +411,24 @@ def test_every_stored_cifar_run_belongs_to_the_stored_study():
                                 {"run": c.to_dict(), "data": label})
               for runs in configs.values() for c in runs}
   assert set(folder.glob(f"{cifar_experiments.RUN_NAME}-*.npz")) == expected
+
+
+def test_warmup_cosine_learning_rate_beyond_step_zero():
+  from dynloss_lib.minibatch_program import optimizer
+  config = minibatch.CifarConfig(learning_rate=0.1, warmup_fraction=0.2, momentum=0.0,
+                                 weight_decay=0.0)
+  total = 50  # warmup w = 10 steps, then cosine to step 50
+  tx = optimizer(config, total)
+  params = {"w": jnp.zeros(())}
+  state = tx.init(params)
+  rates = []
+  for _ in range(total + 1):
+    updates, state = tx.update({"w": jnp.ones(())}, state, params)
+    rates.append(-float(updates["w"]))  # plain SGD on a unit gradient: the update is -eta(t)
+  w = 10
+  assert rates[0] == 0.0
+  assert rates[5] == pytest.approx(0.1 * 5 / w)
+  assert rates[w] == pytest.approx(0.1)
+  assert rates[30] == pytest.approx(0.05 * (1 + np.cos(np.pi * (30 - w) / (total - w))))
+  assert rates[total] == pytest.approx(0.0, abs=1e-12)
+  assert all(a >= b for a, b in zip(rates[w:], rates[w + 1:]))  # decays after the warmup

@@ -58,3 +58,21 @@ def test_help_documents_every_option():
                  "--dtype", "--batch-size", "--json", "--no-progress"):
     assert option in out.stdout
   assert "regenerate" in run_cli("--help").stdout
+
+
+def test_regenerate_lists_and_refuses_unknown_names():
+  out = run_cli("regenerate", "--list")
+  assert out.returncode == 0
+  names = out.stdout.split()
+  assert {"spiral_seeds", "generalisation", "instability_threshold", "cifar10_sweep"} <= set(names)
+  out = run_cli("regenerate", "nonsense")
+  assert out.returncode == 2 and "unknown experiment(s) ['nonsense']" in out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_regenerate_only_missing_computes_nothing_when_all_is_stored():
+  # Every result of the phase diagram at width 100 is committed: --only-missing loads them.
+  out = run_cli("regenerate", "phase_width100", "--only-missing")
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip() == "== phase_width100"
+  assert "spiral runs" not in out.stderr  # no progress bar: nothing was computed

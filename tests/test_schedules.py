@@ -91,7 +91,23 @@ def test_static_from_and_last_cycle_start():
   assert schedules.last_cycle_start(10, 3) == 8
   schedule = schedules.triangle(70.0, 5000, 3, static_from=65013)
   np.testing.assert_array_equal(schedule(65013 + 2500), [1.0, 1.0, 1.0])
-  assert float(schedule(65012 - 2500)[1]) > 2.9 or float(schedule(65012 - 2500)[0]) > 0
+  # before the static start, cycle 12 (class 0) is at its peak: raw weight A for class 0
+  np.testing.assert_allclose(schedule(12 * 5001 + 2500), [3 * 70 / 72, 3 / 72, 3 / 72],
+                             rtol=1e-14)
+
+
+def test_last_cycle_start_with_start_mid():
+  # Cycles start mid-way: resets (phase 0) at steps 5001 k - 2500; the first at or after
+  # 65,000 is k = 14, step 67,514 (k = 13 gives 62,513).
+  start = schedules.last_cycle_start(70_000, 5000, start_mid=True)
+  assert start == 67514
+  phase, _ = schedules.phase_and_class(start, 5000, 3, phase_offset=2500)
+  assert int(phase) == 0
+  assert int(schedules.phase_and_class(start - 1, 5000, 3, phase_offset=2500)[0]) == 5000
+  from dynloss_lib.experiments import SpiralConfig
+  config = SpiralConfig(start_mid=True, last_cycle_static=True)
+  assert config.static_from == 67514
+  assert SpiralConfig(last_cycle_static=True).static_from == 65013
 
 
 def test_traceable_under_jit_and_vmap():
