@@ -187,10 +187,12 @@ def plot_gamma(ax, schedule: Callable, steps: int, num_classes: int,
 
 def heatmap(ax, values, amplitudes: Sequence[float], periods: Sequence[int],
             vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis",
-            fmt: str = "{:.2f}", title: str | None = None):
+            fmt: str = "{:.2f}", title: str | None = None, labels=None,
+            fontsize: float = 9):
   """Heat map of ``values[i, j]`` over amplitude ``A_i`` (rows) and period ``T_j`` (columns).
 
-  Each cell is annotated with its value.
+  Each cell is annotated with its value (or ``labels[i][j]``), in black or white,
+  whichever reads better on the cell's colour.
 
   Args:
     ax: matplotlib axes.
@@ -201,6 +203,8 @@ def heatmap(ax, values, amplitudes: Sequence[float], periods: Sequence[int],
     cmap: colormap name.
     fmt: format of the annotations.
     title: optional title.
+    labels: optional nested lists of annotation strings (replacing ``fmt``).
+    fontsize: annotation font size.
 
   Returns:
     The ``AxesImage`` (for a colour bar).
@@ -224,11 +228,78 @@ def heatmap(ax, values, amplitudes: Sequence[float], periods: Sequence[int],
   ax.set_yticks(range(len(amplitudes)), [f"{a:g}" for a in amplitudes])
   ax.set_xlabel("period $T$")
   ax.set_ylabel("amplitude $A$")
-  middle = vmin + 0.5 * (vmax - vmin)
   for i in range(values.shape[0]):
     for j in range(values.shape[1]):
-      ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=9,
-              color="white" if values[i, j] < middle else "black")
+      red, green, blue, _ = image.cmap(image.norm(values[i, j]))
+      luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+      text = labels[i][j] if labels is not None else fmt.format(values[i, j])
+      ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+              color="black" if luminance > 0.5 else "white")
   if title:
     ax.set_title(title, fontsize=10)
   return image
+
+
+def gain_map(ax, gains, amplitudes: Sequence[float], periods: Sequence[int],
+             title: str | None = None):
+  r"""Heat map of paired gains with their intervals: mean, and ``[low, high]`` below it.
+
+  Args:
+    ax: matplotlib axes.
+    gains: nested lists (amplitudes x periods) of :class:`dynloss_lib.stats.Interval`,
+      None for a cell without one (drawn blank, labelled "diverged").
+    amplitudes, periods: the grid.
+    title: optional title.
+
+  Returns:
+    The ``AxesImage``; the colour scale is symmetric about 0 (blue: gain, red: loss).
+
+  Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from dynloss_lib.stats import Interval
+    >>> fig, ax = plt.subplots()
+    >>> _ = gain_map(ax, [[Interval(0.002, -0.001, 0.005, 6), None]], [2.0], [250, 1000])
+    >>> [t.get_text() for t in ax.texts]
+    ['+0.0020\n[-0.0010, +0.0050]', 'diverged']
+    >>> plt.close(fig)
+  """
+  means = np.array([[np.nan if g is None else g.mean for g in row] for row in gains])
+  labels = [["diverged" if g is None else f"{g.mean:+.4f}\n[{g.low:+.4f}, {g.high:+.4f}]"
+             for g in row] for row in gains]
+  bounds = [abs(v) for row in gains for g in row if g is not None for v in (g.low, g.high)]
+  limit = max(bounds + [0.002])
+  return heatmap(ax, np.nan_to_num(means), amplitudes, periods, vmin=-limit, vmax=limit,
+                 cmap="RdBu", labels=labels, title=title, fontsize=8)
+
+
+def width_sweep(axes, widths: Sequence[int], labels: Sequence[str], train, val):
+  """Train and validation accuracy against width, one line per loss (mean over seeds,
+  each seed a dot).
+
+  Args:
+    axes: two matplotlib axes (train, validation).
+    widths: the widths (x axis, logarithmic).
+    labels: one label per loss.
+    train, val: ``(losses, widths, seeds)`` final accuracies.
+
+  Returns:
+    None.
+  """
+  train, val = np.asarray(train, float), np.asarray(val, float)
+  for ax, values, name in zip(axes, (train, val), ("train", "validation")):
+    for k, label in enumerate(labels):
+      color = SERIES_COLORS[k % len(SERIES_COLORS)]
+      offsets = np.exp(0.04 * (k - (len(labels) - 1) / 2))  # side by side on a log axis
+      for w, width in enumerate(widths):
+        ax.plot(np.full(values.shape[2], width * offsets), values[k, w], ".", color=color,
+                alpha=0.5, ms=5)
+      ax.plot(np.array(widths) * offsets, values[k].mean(axis=-1), "-o", color=color,
+              label=label, ms=4)
+    ax.set_xscale("log")
+    ax.set_xticks(list(widths), [str(w) for w in widths])
+    ax.minorticks_off()
+    ax.set_xlabel("width (hidden units)")
+    ax.set_ylabel(f"final {name} accuracy")
+    ax.grid(alpha=0.3)
