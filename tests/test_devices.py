@@ -17,6 +17,7 @@ from dynloss_lib.experiments import SpiralConfig, run_spiral_grid
 TWO_DEVICE_SCRIPT = textwrap.dedent("""
     import json, jax
     jax.config.update("jax_num_cpu_devices", 2)
+    jax.config.update("jax_enable_x64", True)
     import numpy as np
     from dynloss_lib.experiments import SpiralConfig, run_spiral_grid
     # three runs (odd: the last batch is padded), two compilations (widths) interleaved
