@@ -113,13 +113,17 @@ class SpiralConfig:
     return dataclasses.replace(self, **changes)
 
   def _static_key(self):
-    """Fields that force a separate compilation."""
-    return (self.width, self.steps, self.init, self.shape, self.record_every,
-            self.validation, self.validation_draws, self.loss, self.points_per_class, self.num_classes, self.revolutions,
-            self.noise, self.data_seed, self.dtype)
+    """The fields that force a separate compilation: all but :data:`PER_RUN_FIELDS`."""
+    return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                 if f.name not in PER_RUN_FIELDS)
 
 
 _LATER_FIELDS = {"validation_draws": 1, "loss": "cross_entropy"}
+
+PER_RUN_FIELDS = frozenset({"amplitude", "period", "learning_rate", "seed", "start_mid",
+                            "last_cycle_static"})
+"""SpiralConfig fields that enter the compiled loop as per-run arrays: runs differing only in
+these share one compilation (and one vmapped batch)."""
 
 TRANSIENT_WINDOW = 500
 """Steps over which :meth:`SpiralRun.recent_train_accuracy` takes its median."""

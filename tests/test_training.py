@@ -1,5 +1,7 @@
 """Full-batch GD: a hand-computed step, determinism, divergence, grids, bad input."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,3 +149,28 @@ def test_bad_training_data():
   with pytest.raises(ValueError, match="learning_rate=0.0"):
     training.gradient_descent(apply_fn, jnp.zeros((2, 2)), jnp.eye(2), jnp.array([0, 1]),
                               schedule, learning_rate=0.0, steps=1)
+
+
+def test_compilation_key_is_derived_from_the_fields():
+  from dynloss_lib.experiments import PER_RUN_FIELDS
+  base = SpiralConfig()
+  per_run = dict(amplitude=5.0, period=7, learning_rate=0.5, seed=3, start_mid=True,
+                 last_cycle_static=True)
+  assert set(per_run) == PER_RUN_FIELDS
+  for name, value in per_run.items():
+    assert base.replace(**{name: value})._static_key() == base._static_key(), name
+  others = dict(width=8, steps=9, init="glorot", shape="sine", record_every=3, validation=True,
+                validation_draws=2, loss="dmse_sample", points_per_class=5, num_classes=4,
+                revolutions=2.0, noise=0.1, data_seed=1, dtype="float32")
+  assert set(others) | PER_RUN_FIELDS == {f.name for f in dataclasses.fields(SpiralConfig)}
+  for name, value in others.items():
+    assert base.replace(**{name: value})._static_key() != base._static_key(), name
+
+
+def test_toy_descend_reuses_its_compilation():
+  from dynloss_lib import toy
+  schedule = schedules.constant(2)
+  toy.descend(3.0, schedule, 0.5, 10)
+  before = training._compiled_runner.cache_info().misses
+  toy.descend(2.0, schedule, 0.5, 10)
+  assert training._compiled_runner.cache_info().misses == before
