@@ -134,6 +134,11 @@ def _add_devices_option(parser):
       help="spread the runs over this many local devices (default: 1 for spiral, all for "
            "regenerate); on a CPU this many host devices are created, so --devices 2 runs two "
            "runs at once on two cores. A run's result does not depend on it")
+  parser.add_argument(
+      "--cpu-isa", choices=provenance.CPU_ISAS + ("native",), default=provenance.CPU_ISA,
+      help=f"limit XLA's x86 CPU code to this instruction set (default "
+           f"{provenance.CPU_ISA}, with which CPUs with and without AVX-512 compute the same "
+           f"float64 trajectories; native: the host's full set)")
 
 
 def use_devices(devices: int | None) -> None:
@@ -214,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   import jax
   jax.config.update("jax_enable_x64", True)  # the spiral runs are float64, as in the paper
   try:
+    isa = getattr(args, "cpu_isa", "native")  # the subcommands that train spiral runs pin it
+    provenance.pin_cpu_isa(None if isa == "native" else isa)
     use_devices(getattr(args, "devices", None))
     return args.handler(args)
   except ValueError as error:

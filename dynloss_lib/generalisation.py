@@ -18,6 +18,12 @@ of its runs was looked at:
    the confirmation's interval: above 0, below 0, or "no effect larger than x".
 3. **Width sweep.** Static, the chosen cell and (A = 70, T = 5000) at widths
    :data:`WIDTHS` on seeds :data:`WIDTH_SEEDS` (width 1000 reuses the screen's runs).
+4. **Follow-up** (added after stages 1-3 were complete, so a second hypothesis
+   with its own fresh seeds): the width sweep showed (A = 70, T = 5000) above
+   the static loss in validation accuracy at width 300 on its 5 seeds, with
+   equal train accuracy. :func:`follow_up` tests that cell at
+   :data:`FOLLOW_UP_WIDTH` on :data:`FOLLOW_UP_SEEDS` with the confirmation's
+   stopping rule and verdict.
 
 Every run: the paper's initialisation, learning rate 1, float64, 70,000 steps,
 the last cycle static, validation on the 3,000-point set
@@ -44,6 +50,9 @@ CONFIRM_FIRST = 16
 CONFIRM_STEP = 8
 CONFIRM_MAX_SEEDS = 48
 TARGET_HALF_WIDTH = 0.004
+FOLLOW_UP_WIDTH = 300
+FOLLOW_UP_SEEDS = tuple(range(200, 264))
+"""Fresh seeds of the follow-up (used by no other stage)."""
 WIDTHS = (100, 300, 1000)
 WIDTH_SEEDS = tuple(range(5))
 PAPER_CELL = (70.0, 5000)
@@ -178,22 +187,32 @@ class Confirmation:
 
 def confirm(directory, cell: tuple[float, int], recompute: bool = False,
             progress: bool = True, devices: int | None = None,
-            compute: bool = True) -> Confirmation | None:
+            compute: bool = True, width: int = WIDTH,
+            seeds: Sequence[int] = CONFIRM_SEEDS) -> Confirmation | None:
   """Run (or load) the confirmation of ``cell``: 16 seeds, then 8 more at a time
   while the interval is wider than :data:`TARGET_HALF_WIDTH` on a side, up to
   :data:`CONFIRM_MAX_SEEDS`.
 
   Each seed's dynamical and static runs are computed side by side (one batch).
   With ``compute=False`` nothing is computed: the result covers the stored
-  pairs (the longest stored prefix of :data:`CONFIRM_SEEDS`, at least 2), and
-  its ``complete`` is False while the stopping rule has not been met.
+  pairs (the longest stored prefix of ``seeds``, at least 2), and its
+  ``complete`` is False while the stopping rule has not been met.
+
+  Args:
+    directory: the results folder.
+    cell: (A, T).
+    width: hidden units (the study's 1000; :func:`follow_up` uses 300).
+    seeds: the fresh seeds, taken in order (at least :data:`CONFIRM_MAX_SEEDS`).
   """
+  if len(seeds) < CONFIRM_MAX_SEEDS:
+    raise ValueError(f"confirm needs at least {CONFIRM_MAX_SEEDS} seeds, got {len(seeds)}")
   amplitude, period = cell
   count = CONFIRM_FIRST
+  fresh = tuple(seeds)
   while True:
-    seeds = CONFIRM_SEEDS[:count]
-    configs = [c for s in seeds for c in (_static(WIDTH, s),
-                                          study_config(WIDTH, amplitude, period, s))]
+    seeds = fresh[:count]
+    configs = [c for s in seeds for c in (_static(width, s),
+                                          study_config(width, amplitude, period, s))]
     if compute:
       runs = load_runs(directory, configs, recompute, progress, devices=devices)
     else:
@@ -244,18 +263,31 @@ def width_sweep(directory, cell: tuple[float, int], recompute: bool = False,
                     _final(runs, "val_accuracy").reshape(shape))
 
 
+def follow_up(directory, recompute: bool = False, progress: bool = True,
+              devices: int | None = None, compute: bool = True) -> Confirmation | None:
+  """Stage 4: (A = 70, T = 5000) against static at width 300 on fresh seeds.
+
+  The same stopping rule and verdict as :func:`confirm`, on
+  :data:`FOLLOW_UP_SEEDS`.
+  """
+  return confirm(directory, PAPER_CELL, recompute, progress, devices, compute,
+                 width=FOLLOW_UP_WIDTH, seeds=FOLLOW_UP_SEEDS)
+
+
 @dataclasses.dataclass
 class GeneralisationStudy:
-  """The three stages of the study (see the module docstring)."""
+  """The stages of the study (see the module docstring)."""
   screen: Screen
   cell: tuple
   confirmation: Confirmation | None
   widths: WidthSweep
+  follow_up: Confirmation | None = None
 
 
 def generalisation(directory, recompute: bool = False, progress: bool = True,
                    devices: int | None = None, compute: bool = True) -> GeneralisationStudy:
-  """The whole study: screen, choose the cell, sweep the width, confirm the cell.
+  """The whole study: screen, choose the cell, sweep the width, confirm the cell,
+  then the width-300 follow-up.
 
   ``compute=False`` (the chapter) only loads: see :func:`confirm` for a
   confirmation still in progress.
@@ -263,17 +295,27 @@ def generalisation(directory, recompute: bool = False, progress: bool = True,
   grid = screen(directory, recompute, progress, devices, compute)
   cell = best_cell(grid)
   widths = width_sweep(directory, cell, recompute, progress, devices, compute)
-  return GeneralisationStudy(grid, cell, confirm(directory, cell, recompute, progress, devices,
-                                                 compute), widths)
+  confirmation = confirm(directory, cell, recompute, progress, devices, compute)
+  return GeneralisationStudy(grid, cell, confirmation, widths,
+                             follow_up(directory, recompute, progress, devices, compute))
 
 
-def confirmation_lower_bound(directory):
-  """The confirmation's lower 95% bound: above 0 means the chosen cell generalises better."""
+def confirmation_no_gain(directory):
+  """The book's width-1000 verdict: the confirmed cell's lower 95% bound is at most 0
+  (no improvement shown; the stored interval lies below 0)."""
   from dynloss_lib.check import Claim
   study = generalisation(directory, progress=False, compute=False)
   gain = study.confirmation.gain
   return Claim(f"width 1000, A={study.cell[0]:g}, T={study.cell[1]}: lower 95% bound of the "
-               "paired validation gain > 0", gain.low, gain.low > 0)
+               "paired validation gain <= 0", gain.low, gain.low <= 0)
+
+
+def follow_up_gain(directory):
+  """The follow-up's verdict: at width 300, (70, 5000)'s lower 95% bound is above 0."""
+  from dynloss_lib.check import Claim
+  gain = follow_up(directory, progress=False, compute=False).gain
+  return Claim(f"width {FOLLOW_UP_WIDTH}, A={PAPER_CELL[0]:g}, T={PAPER_CELL[1]}: lower 95% "
+               "bound of the paired validation gain > 0", gain.low, gain.low > 0)
 
 
 def stored_counts(directory) -> dict[str, tuple[int, int]]:
@@ -281,20 +323,22 @@ def stored_counts(directory) -> dict[str, tuple[int, int]]:
 
   The width sweep and the confirmation depend on the screen's chosen cell, so
   until the screen is complete they are reported as ``(0, 0)``; the
-  confirmation counts its first 16 pairs.
+  confirmation and the follow-up count their first 16 pairs.
   """
   grid = [_static(WIDTH, s) for s in SCREEN_SEEDS] + [
       study_config(WIDTH, a, t, s) for a in AMPLITUDES for t in PERIODS for s in SCREEN_SEEDS]
   found = stored_runs(directory, grid)
   counts = {"screen": (sum(r is not None for r in found), len(grid))}
   if None in found:
-    return {**counts, "width sweep": (0, 0), "confirmation": (0, 0)}
+    return {**counts, "width sweep": (0, 0), "confirmation": (0, 0), "follow-up": (0, 0)}
   cell = best_cell(screen(directory, compute=False))
   losses = [(1.0, STATIC_PERIOD), tuple(cell), PAPER_CELL]
   sweep = [study_config(w, a, t, s) for a, t in losses for w in WIDTHS for s in WIDTH_SEEDS]
   seeds = CONFIRM_SEEDS[:CONFIRM_FIRST]
   pairs = [c for s in seeds for c in (_static(WIDTH, s), study_config(WIDTH, *cell, s))]
-  for name, configs in (("width sweep", sweep), ("confirmation", pairs)):
+  follow = [c for s in FOLLOW_UP_SEEDS[:CONFIRM_FIRST]
+            for c in (_static(FOLLOW_UP_WIDTH, s), study_config(FOLLOW_UP_WIDTH, *PAPER_CELL, s))]
+  for name, configs in (("width sweep", sweep), ("confirmation", pairs), ("follow-up", follow)):
     counts[name] = (sum(r is not None for r in stored_runs(directory, configs)), len(configs))
   return counts
 

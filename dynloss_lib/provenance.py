@@ -1,18 +1,76 @@
-"""What a stored result ran on: software versions and hardware.
+"""What a stored result ran on, and the CPU setting that makes it reproducible.
 
 The spiral dynamics are chaotic, so a float64 trajectory can depend on the
 CPU's vector instruction set and on how many threads XLA splits work over:
 the same configuration can end at a different per-seed accuracy on another
-machine. Every stored run therefore records :func:`environment`.
+machine. Every stored run therefore records :func:`environment`, and
+:func:`pin_cpu_isa` limits XLA's generated CPU code to AVX2, so that x86
+machines with and without AVX-512 compute the same trajectories (measured:
+an AVX-512 AMD EPYC, Zen 4, limited to AVX2 reproduces a Zen 3's runs bitwise).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 
 import jax
 import jaxlib
+
+CPU_ISA = "AVX2"
+"""The x86 instruction set the book's CPU runs are limited to (every x86 CPU of the
+last decade has it; AVX-512 changes the float64 trajectories)."""
+
+CPU_ISAS = ("SSE4_2", "AVX", "AVX2", "AVX512", "AVX512_VNNI", "AVX512_BF16")
+"""Values of XLA's ``--xla_cpu_max_isa`` that :func:`pin_cpu_isa` accepts."""
+
+_ISA_FLAG = re.compile(r"--xla_cpu_max_isa=(\S+)")
+
+
+def pin_cpu_isa(isa: str | None = CPU_ISA) -> str | None:
+  """Limit the code XLA generates for an x86 CPU to ``isa`` (``--xla_cpu_max_isa``).
+
+  It adds the flag to ``XLA_FLAGS``, which XLA reads when JAX starts its CPU
+  backend, so call it before the first computation (the CLI does; the
+  chapters call it in their first cell). ``None`` or a non-x86 machine
+  leaves XLA's choice (the host's full instruction set) alone.
+
+  Args:
+    isa: one of :data:`CPU_ISAS`, or None.
+
+  Returns:
+    The instruction set in effect for the CPU backend (None: the host's own).
+
+  Raises:
+    ValueError: an unknown ``isa``, or ``XLA_FLAGS`` already asks for another one.
+    RuntimeError: JAX's backends are already running without the flag.
+
+  Examples:
+    >>> pin_cpu_isa("AVX3")
+    Traceback (most recent call last):
+    ...
+    ValueError: isa must be one of ('SSE4_2', 'AVX', 'AVX2', 'AVX512', 'AVX512_VNNI', 'AVX512_BF16') or None, got isa='AVX3'
+  """
+  if isa is not None and isa not in CPU_ISAS:
+    raise ValueError(f"isa must be one of {CPU_ISAS} or None, got {isa=}")
+  flags = os.environ.get("XLA_FLAGS", "")
+  current = _ISA_FLAG.search(flags)
+  if current:
+    if isa is not None and current.group(1) != isa:
+      raise ValueError(f"XLA_FLAGS already sets --xla_cpu_max_isa={current.group(1)}, got "
+                       f"{isa=}; unset that flag or ask for the same one")
+    return current.group(1)
+  if isa is None or platform.machine().lower() not in ("x86_64", "amd64"):
+    return None
+  from jax._src import xla_bridge
+  if xla_bridge.backends_are_initialized():
+    raise RuntimeError(
+        f"pin_cpu_isa({isa!r}) must run before JAX's first computation (its backends are "
+        f"already running); restart, call it first, or start Python with "
+        f"XLA_FLAGS=--xla_cpu_max_isa={isa}")
+  os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_max_isa={isa}".strip()
+  return isa
 
 
 def cpu_model() -> str:

@@ -31,7 +31,8 @@ EXPERIMENTS: dict[str, str] = {
 CLAIMS: dict[str, list[str]] = {
     "spiral_seeds": ["dynloss_lib.book_experiments:static_stalls",
                      "dynloss_lib.book_experiments:dynamical_fits"],
-    "generalisation": ["dynloss_lib.generalisation:confirmation_lower_bound"],
+    "generalisation": ["dynloss_lib.generalisation:confirmation_no_gain",
+                       "dynloss_lib.generalisation:follow_up_gain"],
 }
 
 COMMANDS: list[str] = ["dynloss_lib.cifar_cli:add_parser"]
