@@ -77,6 +77,26 @@ def _static(width, seed):
   return study_config(width, 1.0, STATIC_PERIOD, seed)
 
 
+def _screen_configs():
+  """The screen's static runs, then its grid in (A, T, seed) order."""
+  return [_static(WIDTH, s) for s in SCREEN_SEEDS] + [
+      study_config(WIDTH, a, t, s) for a in AMPLITUDES for t in PERIODS for s in SCREEN_SEEDS]
+
+
+def _sweep_losses(cell):
+  return [(1.0, STATIC_PERIOD), tuple(cell), PAPER_CELL]
+
+
+def _sweep_configs(cell):
+  return [study_config(w, a, t, s) for a, t in _sweep_losses(cell) for w in WIDTHS
+          for s in WIDTH_SEEDS]
+
+
+def _pairs(width, cell, seeds):
+  """Static and dynamical run of each seed, side by side."""
+  return [c for s in seeds for c in (_static(width, s), study_config(width, *cell, s))]
+
+
 def _runs(directory, configs, recompute, progress, devices, compute):
   if compute:
     return load_runs(directory, configs, recompute, progress, devices=devices)
@@ -121,11 +141,8 @@ def screen(directory, recompute: bool = False, progress: bool = True,
 
   With ``compute=False`` a missing run is a ValueError that says how to compute it.
   """
-  grid = [study_config(WIDTH, a, t, s) for a in AMPLITUDES for t in PERIODS
-          for s in SCREEN_SEEDS]
-  static = [_static(WIDTH, s) for s in SCREEN_SEEDS]
-  runs = _runs(directory, static + grid, recompute, progress, devices, compute)
-  static_runs, grid_runs = runs[:len(static)], runs[len(static):]
+  runs = _runs(directory, _screen_configs(), recompute, progress, devices, compute)
+  static_runs, grid_runs = runs[:len(SCREEN_SEEDS)], runs[len(SCREEN_SEEDS):]
   shape = (len(AMPLITUDES), len(PERIODS), len(SCREEN_SEEDS))
   val = _final(grid_runs, "val_accuracy").reshape(shape)
   diverged = _final(grid_runs, "diverged").astype(bool).reshape(shape)
@@ -206,13 +223,11 @@ def confirm(directory, cell: tuple[float, int], recompute: bool = False,
   """
   if len(seeds) < CONFIRM_MAX_SEEDS:
     raise ValueError(f"confirm needs at least {CONFIRM_MAX_SEEDS} seeds, got {len(seeds)}")
-  amplitude, period = cell
   count = CONFIRM_FIRST
   fresh = tuple(seeds)
   while True:
     seeds = fresh[:count]
-    configs = [c for s in seeds for c in (_static(width, s),
-                                          study_config(width, amplitude, period, s))]
+    configs = _pairs(width, cell, seeds)
     if compute:
       runs = load_runs(directory, configs, recompute, progress, devices=devices)
     else:
@@ -225,7 +240,9 @@ def confirm(directory, cell: tuple[float, int], recompute: bool = False,
     static_runs, dynamical = runs[0::2], runs[1::2]
     val, static_val = _final(dynamical, "val_accuracy"), _final(static_runs, "val_accuracy")
     gain = stats.paired_bootstrap(val, static_val)
-    done = gain.half_width <= TARGET_HALF_WIDTH or len(seeds) >= CONFIRM_MAX_SEEDS
+    # The rule is checked at the end of a block only: a partly stored block is not complete.
+    done = len(seeds) == count and (gain.half_width <= TARGET_HALF_WIDTH
+                                    or count >= CONFIRM_MAX_SEEDS)
     if done or len(seeds) < count:
       return Confirmation(cell, seeds, _final(dynamical, "train_accuracy"), val,
                           _final(static_runs, "train_accuracy"), static_val, gain,
@@ -253,12 +270,10 @@ def width_sweep(directory, cell: tuple[float, int], recompute: bool = False,
                 progress: bool = True, devices: int | None = None,
                 compute: bool = True) -> WidthSweep:
   """Run (or load) the width sweep for the static loss, ``cell`` and (70, 5000)."""
-  losses = [(1.0, STATIC_PERIOD), tuple(cell), PAPER_CELL]
   labels = ("static", f"chosen cell A={cell[0]:g}, T={cell[1]}",
             f"A={PAPER_CELL[0]:g}, T={PAPER_CELL[1]}")
-  configs = [study_config(w, a, t, s) for a, t in losses for w in WIDTHS for s in WIDTH_SEEDS]
-  runs = _runs(directory, configs, recompute, progress, devices, compute)
-  shape = (len(losses), len(WIDTHS), len(WIDTH_SEEDS))
+  runs = _runs(directory, _sweep_configs(cell), recompute, progress, devices, compute)
+  shape = (len(labels), len(WIDTHS), len(WIDTH_SEEDS))
   return WidthSweep(WIDTHS, WIDTH_SEEDS, labels, _final(runs, "train_accuracy").reshape(shape),
                     _final(runs, "val_accuracy").reshape(shape))
 
@@ -321,26 +336,40 @@ def follow_up_gain(directory):
 def stored_counts(directory) -> dict[str, tuple[int, int]]:
   """How far the study's computation has come: stage -> (stored runs, runs needed).
 
-  The width sweep and the confirmation depend on the screen's chosen cell, so
-  until the screen is complete they are reported as ``(0, 0)``; the
-  confirmation and the follow-up count their first 16 pairs.
+  The later stages depend on the screen's chosen cell, so until the screen is
+  complete they are reported as ``(0, 0)``. The confirmation and the follow-up
+  need as many pairs as their stopping rule asks for: while it is not met, the
+  runs needed are those of the next block of seeds.
   """
-  grid = [_static(WIDTH, s) for s in SCREEN_SEEDS] + [
-      study_config(WIDTH, a, t, s) for a in AMPLITUDES for t in PERIODS for s in SCREEN_SEEDS]
+  grid = _screen_configs()
   found = stored_runs(directory, grid)
   counts = {"screen": (sum(r is not None for r in found), len(grid))}
   if None in found:
     return {**counts, "width sweep": (0, 0), "confirmation": (0, 0), "follow-up": (0, 0)}
   cell = best_cell(screen(directory, compute=False))
-  losses = [(1.0, STATIC_PERIOD), tuple(cell), PAPER_CELL]
-  sweep = [study_config(w, a, t, s) for a, t in losses for w in WIDTHS for s in WIDTH_SEEDS]
-  seeds = CONFIRM_SEEDS[:CONFIRM_FIRST]
-  pairs = [c for s in seeds for c in (_static(WIDTH, s), study_config(WIDTH, *cell, s))]
-  follow = [c for s in FOLLOW_UP_SEEDS[:CONFIRM_FIRST]
-            for c in (_static(FOLLOW_UP_WIDTH, s), study_config(FOLLOW_UP_WIDTH, *PAPER_CELL, s))]
-  for name, configs in (("width sweep", sweep), ("confirmation", pairs), ("follow-up", follow)):
-    counts[name] = (sum(r is not None for r in stored_runs(directory, configs)), len(configs))
+  sweep = _sweep_configs(cell)
+  counts["width sweep"] = (sum(r is not None for r in stored_runs(directory, sweep)), len(sweep))
+  for name, width, stage_cell, seeds in (("confirmation", WIDTH, cell, CONFIRM_SEEDS),
+                                         ("follow-up", FOLLOW_UP_WIDTH, PAPER_CELL,
+                                          FOLLOW_UP_SEEDS)):
+    result = confirm(directory, stage_cell, compute=False, width=width, seeds=seeds)
+    if result is None:
+      first = _pairs(width, stage_cell, seeds[:CONFIRM_FIRST])
+      counts[name] = (sum(r is not None for r in stored_runs(directory, first)), len(first))
+    else:
+      pairs = len(result.seeds)
+      block = CONFIRM_FIRST + CONFIRM_STEP * max(0, -(-(pairs - CONFIRM_FIRST + 1) // CONFIRM_STEP))
+      counts[name] = (2 * pairs, 2 * (pairs if result.complete else min(block, CONFIRM_MAX_SEEDS)))
   return counts
+
+
+def study_runs(directory, study: GeneralisationStudy) -> list:
+  """Every distinct stored run of ``study`` (for its compute time and environments)."""
+  configs = _screen_configs() + _sweep_configs(study.cell)
+  configs += _pairs(WIDTH, study.cell, study.confirmation.seeds)
+  if study.follow_up is not None:
+    configs += _pairs(FOLLOW_UP_WIDTH, PAPER_CELL, study.follow_up.seeds)
+  return stored_runs(directory, list(dict.fromkeys(configs)))
 
 
 def sentence(study: GeneralisationStudy) -> str:
@@ -351,3 +380,11 @@ def sentence(study: GeneralisationStudy) -> str:
           f"T = {period}) changes validation accuracy by {gain.mean:+.4f} "
           f"(95% CI {gain.low:+.4f} to {gain.high:+.4f}) over {gain.n} fresh paired seeds: "
           f"{gain.verdict()}.")
+
+
+def follow_up_sentence(study: GeneralisationStudy) -> str:
+  """The follow-up's verdict in one sentence, with its numbers."""
+  gain = study.follow_up.gain
+  return (f"At width {FOLLOW_UP_WIDTH}, A = {PAPER_CELL[0]:g}, T = {PAPER_CELL[1]} changes "
+          f"validation accuracy by {gain.mean:+.4f} (95% CI {gain.low:+.4f} to "
+          f"{gain.high:+.4f}) over {gain.n} fresh paired seeds: {gain.verdict()}.")
