@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from dynloss_lib import cifar, convnets, losses, schedules, store
+from dynloss_lib import cifar, convnets, keyed_files, losses, schedules
 from dynloss_lib.minibatch_program import GAMMA, NEVER, compile_key, program
 
 CHECKPOINT_NAME = "cifar10-checkpoint"
@@ -283,12 +283,12 @@ def _save_checkpoint(directory, config, data_id, state, history, epoch):
   leaves = jax.tree_util.tree_leaves(state)
   arrays = {f"state/{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
   arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items()})
-  store.save(directory, CHECKPOINT_NAME, _checkpoint_config(config, data_id), arrays,
-             {"epochs_done": epoch})
+  keyed_files.save(directory, CHECKPOINT_NAME, _checkpoint_config(config, data_id), arrays,
+                   {"epochs_done": epoch})
 
 
 def _load_checkpoint(directory, config, data_id, template):
-  found = store.load(directory, CHECKPOINT_NAME, _checkpoint_config(config, data_id))
+  found = keyed_files.load(directory, CHECKPOINT_NAME, _checkpoint_config(config, data_id))
   if found is None:
     return None
   arrays, meta = found
@@ -297,7 +297,7 @@ def _load_checkpoint(directory, config, data_id, template):
   state = jax.tree_util.tree_unflatten(
       treedef, [jnp.asarray(s, dtype=leaf.dtype) for s, leaf in zip(stored, leaves)])
   history = {k: list(arrays[f"history/{k}"]) for k in HISTORY}
-  return state, history, int(meta["summary"]["epochs_done"])
+  return state, history, int(meta["epochs_done"])
 
 
 def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
@@ -372,6 +372,6 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
       on_epoch(epoch, history)
   bar.close()
   if checkpoint_dir is not None:
-    store.result_path(checkpoint_dir, CHECKPOINT_NAME,
-                      _checkpoint_config(config, data_id)).unlink(missing_ok=True)
+    keyed_files.path_for(checkpoint_dir, CHECKPOINT_NAME,
+                         _checkpoint_config(config, data_id)).unlink(missing_ok=True)
   return CifarRun(config, {k: np.asarray(v) for k, v in history.items()}, state, diverged_epoch)

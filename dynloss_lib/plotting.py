@@ -303,3 +303,76 @@ def width_sweep(axes, widths: Sequence[int], labels: Sequence[str], train, val):
     ax.set_xlabel("width (hidden units)")
     ax.set_ylabel(f"final {name} accuracy")
     ax.grid(alpha=0.3)
+
+
+FIG4_COLORS = ("#b2182b", "#f1b300", "#08306b")
+"""The reference notebook's colours for the three classes' weights."""
+
+
+def fig4_key(fig, classes: bool = True) -> None:
+  """One legend above a figure: the class weights, the GD limit 2/eta, the onsets."""
+  from matplotlib.lines import Line2D
+  handles = [Line2D([], [], color=FIG4_COLORS[c], label=f"$\\Gamma_{c}$ (class {c})")
+             for c in range(3)] if classes else []
+  handles += [Line2D([], [], color="k", ls="--", lw=1, label=r"$2/\eta$"),
+              Line2D([], [], color="0.6", lw=1, label="onset of instability")]
+  fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
+             bbox_to_anchor=(0.5, 0.97))
+
+
+def fig4_figure(arrays, learning_rate: float, title: str, zoom: bool = False):
+  """The paper's Fig. 4 panels for one stored run (:func:`dynloss_lib.studies.landscape.fig4_result`).
+
+  Six panels over the steps: the weights :math:`\\Gamma_i`, the loss :math:`F(t)`, its change
+  :math:`F(t) - F(t-1)`, the train accuracy, the Hessian's :math:`\\lambda_{\\max}` (with
+  :math:`2/\\eta`) and the NTK's :math:`\\lambda_{\\max}`; grey lines at the onsets.
+
+  Args:
+    arrays: the record's arrays.
+    learning_rate: :math:`\\eta` of the run.
+    title: the figure's title.
+    zoom: the zoom window at full resolution (``zoom_*``) instead of the whole run in bins
+      (minimum to maximum of each bin).
+
+  Returns:
+    The figure.
+  """
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(6, 1, figsize=(6.5 if zoom else 7, 11), sharex=True)
+  if zoom:
+    s = arrays["zoom_step"]
+    inside = (arrays["hessian_step"] >= s[0]) & (arrays["hessian_step"] <= s[-1])
+    gamma, points = arrays["zoom_gamma"], dict(ms=1, ls="none", marker=".")
+    axes[1].plot(s, arrays["zoom_F"], **points)
+    axes[2].plot(s, arrays["zoom_dF"], **points)
+    axes[3].plot(s, arrays["zoom_acc"], **points)
+    axes[4].plot(arrays["hessian_step"][inside], arrays["hessian_max"][inside], ".", ms=2)
+    axes[5].plot(s, arrays["zoom_ntk"], **points)
+    onsets = [t for t in arrays["onsets"] if s[0] <= t <= s[-1]]
+  else:
+    s, gamma = arrays["bin_step"], arrays["gamma"]
+    axes[1].fill_between(s, arrays["F_min"], arrays["F_max"], color="C0", lw=0.6)
+    axes[1].set_yscale("log")
+    axes[2].fill_between(s, arrays["dF_min"], arrays["dF_max"], color="C0", lw=0.6)
+    axes[2].set_ylim(-0.25, 0.25)
+    axes[3].plot(s, arrays["acc_mean"], color="C0", lw=0.8)
+    axes[4].plot(arrays["hessian_step"], arrays["hessian_max"], ".", ms=1, color="C0")
+    axes[5].fill_between(s, arrays["ntk_min"], arrays["ntk_max"], color="C0", lw=0.6)
+    onsets = arrays["onsets"][arrays["onsets"] >= 0]
+  for c in range(3):
+    axes[0].plot(s, gamma[:, c], color=FIG4_COLORS[c], lw=1)
+  axes[4].axhline(2 / learning_rate, color="k", ls="--", lw=1)
+  axes[4].set_yscale("log")
+  labels = (r"$\Gamma_i$", r"$F(t)$", r"$F(t) - F(t-1)$", "train accuracy",
+            r"Hessian $\lambda_{\max}$", r"NTK $\lambda_{\max}$")
+  for ax, label in zip(axes, labels):
+    ax.set_ylabel(label)
+  axes[5].set_xlabel("step $t$")
+  for onset in onsets:
+    for ax in axes[1:]:
+      ax.axvline(onset, color="0.6", lw=0.8 if zoom else 0.5, zorder=0)
+  fig.suptitle(title, fontsize=10, y=0.995)
+  fig4_key(fig)
+  fig.align_ylabels(axes)
+  fig.tight_layout(rect=(0, 0, 1, 0.955))
+  return fig

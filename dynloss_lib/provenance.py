@@ -137,3 +137,30 @@ def environment(devices: int = 1) -> dict:
       "cpu_vector_flags": " ".join(_cpu_flags()), "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "python": platform.python_version(),
   }
+
+
+def describe(env: dict | None) -> str:
+  """One line naming the machine and CPU setting a run was computed on.
+
+  Args:
+    env: a stored run's :func:`environment` (None: recorded by no one).
+
+  Returns:
+    e.g. ``"AMD EPYC, 2 cores, AVX2 (no AVX-512)"``, plus the ISA limit if one was set.
+
+  Examples:
+    >>> describe({"cpu_model": "AMD EPYC", "cpu_count": 2, "backend": "cpu",
+    ...           "cpu_vector_flags": "avx avx2 avx512f fma", "xla_flags": "--xla_cpu_max_isa=AVX2"})
+    'AMD EPYC, 2 cores, AVX-512, code limited to AVX2'
+    >>> describe(None)
+    'not recorded'
+  """
+  if not env:
+    return "not recorded"
+  vector = env.get("cpu_vector_flags", "").split()
+  isa = "AVX-512" if "avx512f" in vector else "AVX2 (no AVX-512)" if "avx2" in vector else "no AVX2"
+  text = f"{env.get('cpu_model', '?')}, {env.get('cpu_count', '?')} cores, {isa}"
+  if env.get("backend", "cpu") != "cpu":
+    text += f", {env['backend']} ({env.get('device_kind', '?')})"
+  limit = _ISA_FLAG.search(env.get("xla_flags", ""))
+  return text + (f", code limited to {limit.group(1)}" if limit else "")

@@ -96,3 +96,68 @@ def paired_bootstrap(treated, control, *, level: float = 0.95, resamples: int = 
   means = differences[picks].mean(axis=1)
   low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
   return Interval(float(differences.mean()), float(low), float(high), int(differences.size))
+
+
+@dataclasses.dataclass(frozen=True)
+class Difference:
+  """The difference of two means and its standard error (independent samples).
+
+  Attributes:
+    treated, control: the two means.
+    treated_std, control_std: their sample standard deviations (ddof 1; NaN for one value).
+    difference: ``treated - control``.
+    standard_error: :math:`\\sqrt{s_t^2/n_t + s_c^2/n_c}`.
+    n_treated, n_control: the sample sizes.
+  """
+  treated: float
+  control: float
+  treated_std: float
+  control_std: float
+  difference: float
+  standard_error: float
+  n_treated: int
+  n_control: int
+
+  def verdict(self) -> str:
+    """``"above 0"`` or ``"below 0"`` beyond two standard errors, else ``"not resolved"``.
+
+    Examples:
+      >>> difference_of_means([0.50, 0.52, 0.51], [0.40, 0.41, 0.42]).verdict()
+      'above 0'
+      >>> difference_of_means([0.5, 0.6], [0.55, 0.5]).verdict()
+      'not resolved'
+    """
+    if self.difference > 2 * self.standard_error:
+      return "above 0"
+    if self.difference < -2 * self.standard_error:
+      return "below 0"
+    return "not resolved"
+
+
+def difference_of_means(treated, control) -> Difference:
+  r"""Difference of the means of two independent samples, with its standard error.
+
+  .. math::
+    \bar t - \bar c \pm \sqrt{s_t^2 / n_t + s_c^2 / n_c}
+
+  Args:
+    treated, control: 1-D samples (at least one value each).
+
+  Returns:
+    A :class:`Difference` (its standard error is NaN when a sample has one value).
+
+  Examples:
+    >>> d = difference_of_means([1.0, 3.0], [1.0, 1.0, 1.0])
+    >>> d.difference, round(d.standard_error, 6)   # s_t = sqrt(2), s_c = 0: sqrt(2 / 2)
+    (1.0, 1.0)
+  """
+  treated = np.asarray(treated, dtype=float)
+  control = np.asarray(control, dtype=float)
+  if treated.ndim != 1 or control.ndim != 1 or not treated.size or not control.size:
+    raise ValueError(f"treated and control must be non-empty 1-D arrays, got shapes "
+                     f"{treated.shape} and {control.shape}")
+  std = lambda v: float(v.std(ddof=1)) if v.size > 1 else float("nan")
+  error = float(np.hypot(std(treated) / np.sqrt(treated.size), std(control) / np.sqrt(control.size)))
+  return Difference(float(treated.mean()), float(control.mean()), std(treated), std(control),
+                    float(treated.mean() - control.mean()), error, int(treated.size),
+                    int(control.size))

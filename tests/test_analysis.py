@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from dynloss_lib import analysis, data, landscape_experiments, losses, models, schedules, training
+from dynloss_lib import analysis, data, losses, models, schedules, training
+from dynloss_lib.studies import landscape
 from dynloss_lib.experiments import SpiralConfig
 
 
@@ -120,7 +121,7 @@ def test_measurement_interval_below_one(every):
   with pytest.raises(ValueError, match=f"every={every}"):
     analysis.ntk_probe(module.apply, x[:5], every=every)
   with pytest.raises(ValueError, match=f"hessian_every={every}"):
-    landscape_experiments.Measurements(hessian_every=every)
+    landscape.Measurements(hessian_every=every)
 
 
 def test_hessian_probe_order_below_two():
@@ -131,8 +132,8 @@ def test_hessian_probe_order_below_two():
 
 def test_probes_inside_the_scan_equal_direct_measurements():
   config = SpiralConfig(width=12, amplitude=70.0, period=50, steps=40)
-  result, _ = landscape_experiments.run_measured(
-      config, landscape_experiments.Measurements(hessian_every=10, hessian_order=12,
+  result, _ = landscape.run_measured(
+      config, landscape.Measurements(hessian_every=10, hessian_order=12,
                                                  ntk_points=9, ntk_every=3), progress=False)
   history = {k: v[0] for k, v in result.history.items()}
   # replay the same GD outside the scan and measure directly at steps 0, 10, 20, 30
@@ -211,18 +212,18 @@ def test_bad_onset_arguments():
 def test_ntk_drops():
   ntk = np.full(3000, 100.0)
   ntk[1500:1700] = 40.0
-  drops, control = landscape_experiments.ntk_drops(np.arange(3000), ntk, ntk, [1500, -1],
+  drops, control = landscape.ntk_drops(np.arange(3000), ntk, ntk, [1500, -1],
                                                    after=500, control_shift=1000)
   np.testing.assert_allclose(drops, [0.6])
   np.testing.assert_allclose(control, [0.0])
   # binned: the same answer from bin minima and maxima
   steps = np.arange(0, 3000, 10)
   binned = ntk.reshape(300, 10)
-  drops_binned, _ = landscape_experiments.ntk_drops(steps, binned.min(1), binned.max(1), [1500],
+  drops_binned, _ = landscape.ntk_drops(steps, binned.min(1), binned.max(1), [1500],
                                                     after=500, control_shift=1000)
   np.testing.assert_allclose(drops_binned, drops)
   # a window that leaves the run gives NaN
-  assert np.isnan(landscape_experiments.ntk_drops(np.arange(3000), ntk, ntk, [2900])[0][0])
+  assert np.isnan(landscape.ntk_drops(np.arange(3000), ntk, ntk, [2900])[0][0])
 
 
 def test_instability_onsets_first_step_ignores_earlier_steps():

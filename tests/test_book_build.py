@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def toc_chapters():
   toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-  return [toc["root"]] + [chapter["file"] for chapter in toc["chapters"]]
+  return [toc["root"]] + [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
 
 
 def test_toc_files_exist():
@@ -44,9 +44,13 @@ def repository():
   return url, match.group(1), match.group(2), config["branch"]
 
 
-def test_toc_numbers_the_chapters():
+def test_toc_groups_the_chapters_in_numbered_parts():
   toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-  assert toc.get("options", {}).get("numbered") is True
+  assert len(toc["parts"]) >= 3
+  for part in toc["parts"]:
+    assert part["caption"] and part.get("numbered") is True, part
+  # every notebook of book/ is a chapter
+  assert {f"book/{path.stem}" for path in NOTEBOOKS} == set(toc_chapters()[1:])
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)

@@ -4,18 +4,19 @@ import json
 
 import numpy as np
 
-from dynloss_lib import book_experiments, check, store
+from dynloss_lib import store
+from dynloss_lib.studies import spiral, check
 
-CONFIGS = [book_experiments.spiral_config(amplitude=a, period=20, steps=200, seed=s, width=8)
+CONFIGS = [spiral.spiral_config(amplitude=a, period=20, steps=200, seed=s, width=8)
            for a in (1.0, 5.0) for s in (0, 1)]
 
 
 def tiny_experiment(directory, recompute=False, progress=True):
-  return book_experiments.load_runs(directory, CONFIGS, recompute, progress=False)
+  return spiral.load_runs(directory, CONFIGS, recompute, progress=False)
 
 
 def tiny_claim(directory):
-  runs = book_experiments.stored_runs(directory, CONFIGS)
+  runs = spiral.stored_runs(directory, CONFIGS)
   value = float(np.median([r.final["train_accuracy"] for r in runs]))
   return check.Claim("median train accuracy > 0.2", value, value > 0.2)
 
@@ -32,15 +33,15 @@ def test_altered_run_and_flipped_claim_are_reported(tmp_path):
   tiny_experiment(tmp_path)
   # Alter one stored run: its final accuracy becomes 0.0 (and the claim's median drops).
   for config in CONFIGS[:3]:
-    key = book_experiments._key(config)
-    arrays, meta = store.load(tmp_path, "spiral", key)
-    summary = dict(meta["summary"], train_accuracy=0.0)
-    store.save(tmp_path, "spiral", key, arrays, summary)
-  altered = store.result_path(tmp_path, "spiral", book_experiments._key(CONFIGS[0])).name
+    key = spiral._key(config)
+    record = store.load(tmp_path, "spiral", config, key)
+    record.final = dict(record.final, train_accuracy=0.0)
+    store.save(tmp_path, record, key)
+  altered = store.path_of(tmp_path, "spiral", None, spiral._key(CONFIGS[0])).name
   before = {p.name: p.read_bytes() for p in tmp_path.glob("*.npz")}
   report = check.check("tiny", tiny_experiment, [tiny_claim], tmp_path, progress=False)
   assert {c.file for c in report.changes} == {
-      store.result_path(tmp_path, "spiral", book_experiments._key(c)).name for c in CONFIGS[:3]}
+      store.path_of(tmp_path, "spiral", None, spiral._key(c)).name for c in CONFIGS[:3]}
   change = next(c for c in report.changes if c.file == altered)
   old, new = change.differences["train_accuracy"]
   assert old == 0.0 and new > 0.0

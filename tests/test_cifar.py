@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss_lib import cifar, cifar_experiments, cli, convnets, minibatch, schedules, store
+from dynloss_lib import cifar, convnets, minibatch, schedules, store
+from dynloss_lib.studies import cifar10 as cifar_study, cli
 from dynloss_lib.cifar import cifar10
 from dynloss_lib.losses import dynamical_cross_entropy
 
@@ -308,58 +309,60 @@ def test_period_conversion():
 # --- studies and command line ----------------------------------------------------------------
 
 def test_study_configs_share_the_static_runs():
-  study = cifar_experiments.STUDIES["subset-cpu"]
-  configs = cifar_experiments.study_configs(study)
+  study = cifar_study.STUDIES["subset-cpu"]
+  configs = cifar_study.study_configs(study)
   periods = len(study.sweep_periods)
   assert configs["sweep"][0] == configs["sweep"][periods - 1]  # the A = 1 row is one run
   assert configs["sweep"][0].seed == study.sweep_seed not in study.seeds
   assert configs["dynamical"] == [None] * len(study.seeds)  # the sweep chooses the cell
-  configs = cifar_experiments.study_configs(study, (4.0, 39))
+  configs = cifar_study.study_configs(study, (4.0, 39))
   assert {(c.amplitude, c.period) for c in configs["dynamical"]} == {(4.0, 39)}
   assert all(c.model == "wrn" for c in configs["wrn_static"] + configs["wrn_dynamical"])
 
 
 def test_study_needs_both_or_neither_of_amplitude_and_period():
-  study = cifar_experiments.STUDIES["subset-cpu"]
+  study = cifar_study.STUDIES["subset-cpu"]
   with pytest.raises(ValueError, match="amplitude=3.0, period=None"):
     dataclasses.replace(study, amplitude=3.0)
   with pytest.raises(ValueError, match=r"sweep_amplitudes=\(1.0,\)"):
     dataclasses.replace(study, sweep_amplitudes=(1.0,))
   fixed = dataclasses.replace(study, amplitude=3.0, period=7)
-  assert cifar_experiments.chosen_cell(fixed, None) == (3.0, 7)
+  assert cifar_study.chosen_cell(fixed, None) == (3.0, 7)
 
 
 def test_a_sweep_where_every_dynamical_run_diverged_has_no_cell():
-  study = dataclasses.replace(cifar_experiments.STUDIES["subset-cpu"],
+  study = dataclasses.replace(cifar_study.STUDIES["subset-cpu"],
                               sweep_amplitudes=(1.0, 4.0), sweep_periods=(9,))
-  runs = [({"test_accuracy": np.array([0.3, accuracy])}, {}) for accuracy in (0.5, np.nan)]
+  runs = [store.Record(cifar_study.RUN_NAME, {}, {}, {"test_accuracy": np.array([0.3, accuracy])})
+          for accuracy in (0.5, np.nan)]
   with pytest.raises(ValueError, match=r"every sweep run with A > 1 diverged.*\(1.0, 4.0\)"):
-    cifar_experiments.chosen_cell(study, runs)
+    cifar_study.chosen_cell(study, runs)
 
 
 def test_stored_only_returns_none_for_missing_runs(tmp_path):
-  results = cifar_experiments.run_study("subset-cpu", tmp_path, parts=["static", "dynamical"],
+  results = cifar_study.run_study("subset-cpu", tmp_path, parts=["static", "dynamical"],
                                         stored_only=True, progress=False)
   assert results["static"] == [None] * 5 and results["dynamical"] == [None] * 5
-  missing = cifar_experiments.missing_runs(cifar_experiments.STUDIES["subset-cpu"], results)
+  missing = cifar_study.missing_runs(cifar_study.STUDIES["subset-cpu"], results)
   assert len(missing) == 6 and "5 dynamical runs" in missing[-1]
 
 
 def test_comparison_uses_the_best_cell_of_the_sweep(tmp_path):
   source = _write_npz(tmp_path / "c.npz", _arrays())
-  study = cifar_experiments.Study(
+  study = cifar_study.Study(
       data="full", base=minibatch.CifarConfig(**{**TINY, "epochs": 1}, period=2),
       seeds=(1,), sweep_amplitudes=(1.0, 3.0, 6.0), sweep_periods=(2,), sweep_seed=0,
       wrn_depth=10, wrn_widen_factor=1, wrn_seeds=())
-  results = cifar_experiments.run_study(study, tmp_path, parts=["dynamical"], source=source,
+  results = cifar_study.run_study(study, tmp_path, parts=["dynamical"], source=source,
                                         progress=False)
   assert list(results) == ["dynamical"]
-  sweep = cifar_experiments.run_study(study, tmp_path, parts=["sweep"], stored_only=True)
-  finals = [run[0]["test_accuracy"][-1] for run in sweep["sweep"]]
+  sweep = cifar_study.run_study(study, tmp_path, parts=["sweep"], stored_only=True)
+  finals = [run.history["test_accuracy"][-1] for run in sweep["sweep"]]
   best = 1 + int(np.argmax(finals[1:]))  # the first of equal accuracies
-  (history, _), = results["dynamical"]
-  config = cifar_experiments.study_configs(
-      study, cifar_experiments.chosen_cell(study, sweep["sweep"]))["dynamical"][0]
+  (record,) = results["dynamical"]
+  history = record.history
+  config = cifar_study.study_configs(
+      study, cifar_study.chosen_cell(study, sweep["sweep"]))["dynamical"][0]
   assert (config.amplitude, config.seed) == (study.sweep_amplitudes[best], 1)
   assert len(list(tmp_path.glob("cifar10-run-*.npz"))) == 4
   # The run actually trained on seed 1 is the best cell's (read back from the store).
@@ -401,16 +404,15 @@ def test_cli_errors_are_one_line(tmp_path, capsys, extra, message):
 def test_every_stored_cifar_run_belongs_to_the_stored_study():
   # The chapter loads subset-cpu; a stored run outside it would be an orphan.
   folder = Path(__file__).resolve().parents[1] / "book" / "results"
-  study = cifar_experiments.STUDIES["subset-cpu"]
-  results = cifar_experiments.run_study(study, folder, stored_only=True, progress=False)
-  assert not cifar_experiments.missing_runs(study, results)
-  configs = cifar_experiments.study_configs(
-      study, cifar_experiments.chosen_cell(study, results["sweep"]))
-  label = cifar_experiments.data_label(study.data)
-  expected = {store.result_path(folder, cifar_experiments.RUN_NAME,
-                                {"run": c.to_dict(), "data": label})
+  study = cifar_study.STUDIES["subset-cpu"]
+  results = cifar_study.run_study(study, folder, stored_only=True, progress=False)
+  assert not cifar_study.missing_runs(study, results)
+  configs = cifar_study.study_configs(
+      study, cifar_study.chosen_cell(study, results["sweep"]))
+  label = cifar_study.data_label(study.data)
+  expected = {store.path_of(folder, cifar_study.RUN_NAME, c, {"run": c.to_dict(), "data": label})
               for runs in configs.values() for c in runs}
-  assert set(folder.glob(f"{cifar_experiments.RUN_NAME}-*.npz")) == expected
+  assert set(folder.glob(f"{cifar_study.RUN_NAME}-*.npz")) == expected
 
 
 def test_warmup_cosine_learning_rate_beyond_step_zero():

@@ -1,11 +1,22 @@
-"""Results store: round trip, atomic writes, corrupted and mismatched files."""
+"""Keyed files and the results store: round trip, atomic writes, corrupted and mismatched
+files, one Record for every study, schema migration, and every stored result."""
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dynloss_lib import store
+from dynloss_lib import keyed_files, store
+
+RESULTS = Path(__file__).resolve().parents[1] / "book" / "results"
+
+
+def _demo(n=3, config=None):
+  return store.Record("demo", config or {"n": n}, {"total": n},
+                      history={"step": np.arange(n)}, arrays={"x": np.arange(n) * 2.0},
+                      environment={"jax": "0"})
 
 
 def test_round_trip_and_cache_hit(tmp_path):
@@ -13,44 +24,61 @@ def test_round_trip_and_cache_hit(tmp_path):
 
   def compute():
     calls.append(1)
-    return {"x": np.arange(5.0), "y": np.ones((2, 3))}, {"note": "first"}
+    return _demo(config={"width": 100, "amplitude": 70.0})
 
   config = {"width": 100, "amplitude": 70.0}
-  arrays, meta = store.cached(tmp_path, "demo", config, compute)
-  again, meta_again = store.cached(tmp_path, "demo", dict(reversed(config.items())), compute)
+  record = store.cached(tmp_path, "demo", config, compute)
+  again = store.cached(tmp_path, "demo", dict(reversed(config.items())), compute)
   assert len(calls) == 1
-  np.testing.assert_array_equal(again["x"], np.arange(5.0))
-  assert meta_again == meta and meta["config"] == config and meta["summary"] == {"note": "first"}
+  np.testing.assert_array_equal(again.arrays["x"], [0.0, 2.0, 4.0])
+  np.testing.assert_array_equal(again.record_steps, [0, 1, 2])
+  assert (again.final, again.environment, again.schema) == ({"total": 3}, {"jax": "0"}, 2)
+  assert record.final == again.final
   store.cached(tmp_path, "demo", config, compute, recompute=True)
   assert len(calls) == 2
 
 
+def test_explicit_key_and_typed_config(tmp_path):
+  class Config:
+    def to_dict(self):
+      return {"a": 1}
+  path = store.save(tmp_path, store.Record("demo", Config(), {}), key={"run": {"a": 1}})
+  assert path == keyed_files.path_for(tmp_path, "demo", {"run": {"a": 1}})
+  config = Config()
+  loaded = store.load(tmp_path, "demo", config, key={"run": {"a": 1}})
+  assert loaded.config is config  # the caller's config object, not the stored dict
+  assert store.load(tmp_path, "demo", config) is None  # the key {"a": 1} is another file
+
+
+def test_cached_refuses_a_record_of_another_kind(tmp_path):
+  with pytest.raises(ValueError, match="record named 'other', not 'demo'"):
+    store.cached(tmp_path, "demo", {"n": 1}, lambda: store.Record("other", {"n": 1}, {}))
+
+
 def test_different_configs_different_files(tmp_path):
-  a = store.save(tmp_path, "demo", {"seed": 0}, {"x": np.zeros(1)})
-  b = store.save(tmp_path, "demo", {"seed": 1}, {"x": np.zeros(1)})
+  a = store.save(tmp_path, _demo(1))
+  b = store.save(tmp_path, _demo(2))
   assert a != b and a.exists() and b.exists()
 
 
 def test_corrupted_file_is_recomputed_with_warning(tmp_path):
-  config = {"seed": 0}
-  path = store.save(tmp_path, "demo", config, {"x": np.arange(1000.0)})
+  path = store.save(tmp_path, _demo(1000))
   path.write_bytes(path.read_bytes()[:100])   # truncated
   with pytest.warns(UserWarning, match="corrupted"):
-    assert store.load(tmp_path, "demo", config) is None
+    assert store.load(tmp_path, "demo", {"n": 1000}) is None
   with pytest.warns(UserWarning, match="corrupted"):
-    arrays, _ = store.cached(tmp_path, "demo", config, lambda: ({"x": np.arange(3.0)}, {}))
-  np.testing.assert_array_equal(arrays["x"], np.arange(3.0))
+    record = store.cached(tmp_path, "demo", {"n": 1000}, lambda: _demo(1000))
+  assert record.final == {"total": 1000}
   with warnings.catch_warnings():
     warnings.simplefilter("error")
-    assert store.load(tmp_path, "demo", config) is not None
+    assert store.load(tmp_path, "demo", {"n": 1000}) is not None
 
 
 def test_mismatched_config_is_not_reused(tmp_path):
-  path = store.save(tmp_path, "demo", {"seed": 0}, {"x": np.zeros(1)})
-  other = store.result_path(tmp_path, "demo", {"seed": 1})
-  path.rename(other)   # e.g. a file renamed by hand
+  path = store.save(tmp_path, _demo(1))
+  path.rename(store.path_of(tmp_path, "demo", {"n": 2}))   # e.g. a file renamed by hand
   with pytest.warns(UserWarning, match="does not match"):
-    assert store.load(tmp_path, "demo", {"seed": 1}) is None
+    assert store.load(tmp_path, "demo", {"n": 2}) is None
 
 
 def test_failed_compute_leaves_nothing(tmp_path):
@@ -67,15 +95,83 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     raise OSError("disk full")
   monkeypatch.setattr(np, "savez_compressed", broken_savez)
   with pytest.raises(OSError, match="disk full"):
-    store.save(tmp_path, "demo", {"seed": 0}, {"x": np.zeros(1)})
+    store.save(tmp_path, _demo())
   assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_names(tmp_path):
   with pytest.raises(ValueError, match="name='../x'"):
-    store.save(tmp_path, "../x", {}, {})
+    store.save(tmp_path, store.Record("../x", {}, {}))
   with pytest.raises(ValueError, match="reserved"):
-    store.save(tmp_path, "demo", {}, {"__meta__": np.zeros(1)})
+    keyed_files.save(tmp_path, "demo", {}, {"__meta__": np.zeros(1)})
+
+
+def _schema1(tmp_path, name, config, arrays, summary):
+  """A file exactly as the schema-1 store wrote it."""
+  return keyed_files.save(tmp_path, name, config, arrays, {"summary": summary})
+
+
+def test_schema1_spiral_run_is_migrated_with_a_warning(tmp_path):
+  config = {"run": {"seed": 4}}
+  _schema1(tmp_path, "spiral", config,
+           {"record_steps": np.array([0, 500]), "history/loss": np.array([1.0, 0.5]),
+            "params/params/Dense_0/bias": np.zeros(2)},
+           {"train_accuracy": 0.9, "environment": {"jax": "0.10.2"}})
+  with pytest.warns(UserWarning, match="schema 1; read by migration"):
+    record = store.load(tmp_path, "spiral", config)
+  assert record.schema == 1 and record.final == {"train_accuracy": 0.9}
+  assert record.environment == {"jax": "0.10.2"}
+  assert record.record_steps.tolist() == [0, 500] and record.history["loss"].tolist() == [1.0, 0.5]
+  assert record.params["params"]["Dense_0"]["bias"].tolist() == [0.0, 0.0]
+
+
+def test_schema1_cifar_run_history_and_missing_divergence_field(tmp_path):
+  config = {"run": {"seed": 1}}
+  finite = {"train_loss": np.array([2.0, 1.0]), "test_loss": np.array([2.1, 1.1]),
+            "test_accuracy": np.array([0.3, 0.4])}
+  _schema1(tmp_path, "cifar10-run", config, finite, {"final_test_accuracy": 0.4})
+  diverged = dict(finite, test_loss=np.array([2.1, np.inf]))
+  _schema1(tmp_path, "cifar10-run", {"run": {"seed": 2}}, diverged, {})
+  with pytest.warns(UserWarning, match="schema 1"):
+    record = store.load(tmp_path, "cifar10-run", config)
+    other = store.load(tmp_path, "cifar10-run", {"run": {"seed": 2}})
+  assert record.history["test_accuracy"].tolist() == [0.3, 0.4] and record.arrays == {}
+  assert record.final == {"final_test_accuracy": 0.4, "diverged_epoch": None}
+  assert other.final["diverged_epoch"] == 1
+
+
+def test_migrate_rewrites_old_files_with_the_same_numbers(tmp_path):
+  _schema1(tmp_path, "fig4", {"seed": 0}, {"onsets": np.array([3, -1])},
+           {"train_accuracy": 0.99})
+  current = store.save(tmp_path, _demo())
+  before = current.read_bytes()
+  with pytest.warns(UserWarning, match="schema 1"):
+    old = store.load(tmp_path, "fig4", {"seed": 0})
+  assert [p.name for p in store.migrate(tmp_path)] == [
+      store.path_of(tmp_path, "fig4", {"seed": 0}).name]
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    new = store.load(tmp_path, "fig4", {"seed": 0})
+  assert new.schema == store.SCHEMA and new.final == old.final
+  assert new.arrays["onsets"].tolist() == old.arrays["onsets"].tolist() == [3, -1]
+  assert current.read_bytes() == before and store.migrate(tmp_path) == []
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+  keyed_files.save(tmp_path, "demo", {"n": 1}, {}, {"schema": store.SCHEMA + 1})
+  with pytest.raises(ValueError, match=f"schema {store.SCHEMA + 1}; this version reads"):
+    store.load(tmp_path, "demo", {"n": 1})
+
+
+def test_every_stored_result_is_in_the_current_schema_and_named_by_its_key():
+  paths = sorted(RESULTS.glob("*.npz"))
+  assert len(paths) > 300
+  for path in paths:
+    _, meta = keyed_files.read(path)
+    assert meta.get("schema") == store.SCHEMA, path.name
+    assert keyed_files.path_for(RESULTS, meta["name"], meta["config"]) == path
+    assert set(meta) == {"name", "config", "schema", "final", "environment"}, path.name
+    json.dumps(meta["final"])
 
 
 def test_flatten_round_trip():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from dynloss_lib import schedules, toy
+from dynloss_lib import schedules
+from dynloss_lib.studies import toy
 
 
 def gamma_of(ratio):

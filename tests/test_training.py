@@ -168,7 +168,7 @@ def test_compilation_key_is_derived_from_the_fields():
 
 
 def test_toy_descend_reuses_its_compilation():
-  from dynloss_lib import toy
+  from dynloss_lib.studies import toy
   schedule = schedules.constant(2)
   toy.descend(3.0, schedule, 0.5, 10)
   before = training._compiled_runner.cache_info().misses

@@ -1,4 +1,4 @@
-"""Argument types shared by the command-line modules (:mod:`dynloss_lib.cli`, ``cifar_cli``)."""
+"""Argument types shared by the command-line modules (:mod:`dynloss_lib.studies.cli`, ``cifar_cli``)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,9 @@ import os
 import sys
 from typing import Sequence
 
-from dynloss_lib import provenance, registry
-from dynloss_lib.cli_args import parse_float_list, parse_int_list
+from dynloss_lib import provenance
+from dynloss_lib.studies import registry
+from dynloss_lib.studies.cli_args import parse_float_list, parse_int_list
 from dynloss_lib.experiments import DTYPES
 from dynloss_lib.losses import DYNAMICAL_LOSSES
 from dynloss_lib.models import INITS
@@ -181,7 +182,7 @@ def _run_regenerate_command(args) -> int:
     fn = registry.experiment(name)
     options = {"devices": args.devices} if "devices" in inspect.signature(fn).parameters else {}
     if args.check:
-      from dynloss_lib import check
+      from dynloss_lib.studies import check
       report = check.check(name, fn, registry.claims(name), args.results_dir,
                            progress=True, **options)
       print("\n".join(report.lines()), flush=True)

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dynloss_lib import cifar, minibatch, store
+from dynloss_lib import cifar, minibatch, provenance, store
 
 RUN_NAME = "cifar10-run"
 SUBSET_FILE = "cifar10_subset.npz"
@@ -114,14 +114,14 @@ static loss in every run."""
 def find_subset() -> Path | None:
   """The 5,085-image subset file, or None.
 
-  Looked for at ``$DYNLOSS_CIFAR10_SUBSET``, then ``shared/data/`` beside the
-  repository (``../shared/data`` from its root) and below the working folder's
-  parents (the book runs in ``book/``).
+  Looked for at ``$DYNLOSS_CIFAR10_SUBSET``, then as ``cifar10_subset.npz`` in
+  the working folder, its ``data/`` folder (the book runs in ``book/``) and the
+  download cache (:func:`dynloss_lib.cifar.default_cache_dir`). The file is not
+  in the repository: ``scripts/make_cifar10_subset.py`` builds it from the
+  official tarball, or pass its path with ``--data``.
   """
-  candidates = [os.environ.get("DYNLOSS_CIFAR10_SUBSET")]
-  candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / SUBSET_FILE)
-  candidates += [Path.cwd().parents[i] / "shared" / "data" / SUBSET_FILE
-                 for i in range(min(3, len(Path.cwd().parents)))]
+  candidates = [os.environ.get("DYNLOSS_CIFAR10_SUBSET"), Path.cwd() / SUBSET_FILE,
+                Path.cwd() / "data" / SUBSET_FILE, cifar.default_cache_dir() / SUBSET_FILE]
   for candidate in candidates:
     if candidate and Path(candidate).is_file():
       return Path(candidate)
@@ -193,26 +193,27 @@ def run_config(config: minibatch.CifarConfig, data, label: dict, results_dir, *,
     loop: see :class:`~dynloss_lib.minibatch.Trainer`.
 
   Returns:
-    ``(history, summary)``: per-epoch arrays and the stored summary; or None.
+    A :class:`~dynloss_lib.store.Record` (``history``: per-epoch arrays; ``final``:
+    final and best test accuracy, device, training time, ``diverged_epoch``); or None.
   """
   key = {"run": config.to_dict(), "data": dict(label)}
   if stored_only:
-    found = store.load(results_dir, RUN_NAME, key)
-    return None if found is None else (found[0], found[1]["summary"])
+    return store.load(results_dir, RUN_NAME, config, key)
 
   def compute():
     import jax
     run = minibatch.train(config, data() if callable(data) else data,
                           checkpoint_dir=checkpoint_dir, progress=progress, loop=loop)
     history = run.history
-    return history, {"final_test_accuracy": float(history["test_accuracy"][-1]),
-                     "best_test_accuracy": float(history["test_accuracy"].max()),
-                     "device": jax.devices()[0].device_kind,
-                     "train_seconds": float(np.nansum(history["epoch_seconds"])),
-                     "diverged_epoch": run.diverged_epoch}
+    final = {"final_test_accuracy": float(history["test_accuracy"][-1]),
+             "best_test_accuracy": float(history["test_accuracy"].max()),
+             "device": jax.devices()[0].device_kind,
+             "train_seconds": float(np.nansum(history["epoch_seconds"])),
+             "diverged_epoch": run.diverged_epoch}
+    return store.Record(RUN_NAME, config, final, dict(history),
+                        environment=provenance.environment())
 
-  arrays, meta = store.cached(results_dir, RUN_NAME, key, compute, recompute=recompute)
-  return arrays, meta["summary"]
+  return store.cached(results_dir, RUN_NAME, config, compute, recompute=recompute, key=key)
 
 
 def chosen_cell(study: Study, sweep_results: Sequence | None) -> tuple[float, int] | None:
@@ -233,7 +234,8 @@ def chosen_cell(study: Study, sweep_results: Sequence | None) -> tuple[float, in
   Examples:
     >>> study = dataclasses.replace(STUDIES["subset-cpu"], sweep_amplitudes=(1.0, 4.0),
     ...                             sweep_periods=(9, 39))
-    >>> run = lambda accuracy: ({"test_accuracy": np.array([0.1, accuracy])}, {})
+    >>> run = lambda accuracy: store.Record(RUN_NAME, {}, {},
+    ...                                     {"test_accuracy": np.array([0.1, accuracy])})
     >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), run(0.6)])
     (4.0, 39)
     >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), None]) is None
@@ -315,7 +317,7 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
     loop: see :class:`~dynloss_lib.minibatch.Trainer`.
 
   Returns:
-    part -> list of ``(history, summary)`` (or None), in :func:`study_configs` order.
+    part -> list of :class:`~dynloss_lib.store.Record` (or None), in :func:`study_configs` order.
   """
   study = STUDIES[name_or_study] if isinstance(name_or_study, str) else name_or_study
   unknown = [p for p in parts if p not in PARTS]
@@ -350,10 +352,10 @@ def curves(results: Sequence, name: str = "test_accuracy") -> np.ndarray:
   Runs that are not stored (None) are left out.
 
   Examples:
-    >>> curves([({"test_accuracy": np.array([0.1, 0.2])}, {}), None])
+    >>> curves([store.Record(RUN_NAME, {}, {}, {"test_accuracy": np.array([0.1, 0.2])}), None])
     array([[0.1, 0.2]])
   """
-  rows = [result[0][name] for result in results if result is not None]
+  rows = [result.history[name] for result in results if result is not None]
   return np.stack(rows) if rows else np.zeros((0, 0))
 
 
@@ -366,7 +368,7 @@ def sweep_grid(study: Study, results: Sequence, name: str = "test_accuracy") -> 
     >>> sweep_grid(study, [None] * cells).shape
     (4, 3)
   """
-  finals = [np.nan if r is None else float(r[0][name][-1]) for r in results]
+  finals = [np.nan if r is None else float(r.history[name][-1]) for r in results]
   return np.asarray(finals).reshape(len(study.sweep_amplitudes), len(study.sweep_periods))
 
 

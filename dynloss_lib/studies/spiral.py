@@ -38,23 +38,12 @@ PHASE_SEEDS = (0, 1, 2)
 PHASE_STEPS_1000 = 20_000
 
 
-@dataclasses.dataclass
-class StoredRun:
-  """One stored spiral run, as loaded from the results folder.
-
-  Attributes:
-    config: its :class:`~dynloss_lib.experiments.SpiralConfig`.
-    final: final numbers (``train_accuracy``, ``static_loss``, ``loss``,
-      ``val_accuracy`` with validation, ``diverged``, ``wall_seconds``).
-    record_steps: steps of the coarse history.
-    history: name -> array over ``record_steps``.
-    params: final parameters (nested dict of arrays).
-  """
-  config: Any
-  final: dict[str, Any]
-  record_steps: np.ndarray
-  history: dict[str, np.ndarray]
-  params: Any
+StoredRun = store.Record
+"""A stored spiral run: a :class:`~dynloss_lib.store.Record` whose ``config`` is the
+run's :class:`~dynloss_lib.experiments.SpiralConfig`, ``final`` its final numbers
+(``train_accuracy``, ``static_loss``, ``loss``, ``val_accuracy`` with validation,
+``diverged``, ``wall_seconds``), ``history`` its coarse history (``step`` every
+``RECORD_EVERY`` steps) and ``params`` its final parameters."""
 
 
 def spiral_config(width: int = 100, amplitude: float = SPIRAL_AMPLITUDE,
@@ -90,31 +79,18 @@ def _key(config, bias: bool = True) -> dict:
   return key
 
 
-def _arrays_of(record_steps, history, params) -> dict[str, np.ndarray]:
-  arrays = {"record_steps": np.asarray(record_steps)}
-  arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items() if k != "gamma"})
-  arrays.update(store.flatten(params, "params/"))
-  return arrays
-
-
-def _stored(config, arrays, meta) -> StoredRun:
-  return StoredRun(
-      config=config, final=meta["summary"], record_steps=arrays["record_steps"],
-      history={k[len("history/"):]: v for k, v in arrays.items() if k.startswith("history/")},
-      params=store.unflatten(arrays, "params/"))
-
-
-def _summary(run, devices: int) -> dict[str, Any]:
-  summary = {k: float(v) for k, v in run.final.items()}
-  summary.update(diverged=run.diverged, wall_seconds=round(run.wall_seconds, 2),
-                 environment=provenance.environment(devices))
-  return summary
+def _record(run, devices: int) -> store.Record:
+  final = {k: float(v) for k, v in run.final.items()}
+  final.update(diverged=run.diverged, wall_seconds=round(run.wall_seconds, 2))
+  history = {"step": np.asarray(run.record_steps)}
+  history.update({k: np.asarray(v) for k, v in run.history.items() if k != "gamma"})
+  return store.Record("spiral", run.config, final, history,
+                      store.flatten(run.params, "params/"), provenance.environment(devices))
 
 
 def stored_runs(directory, configs: Sequence, bias: bool = True) -> list[StoredRun | None]:
   """The stored runs of ``configs``, None where a run is not stored (nothing is computed)."""
-  found = [store.load(directory, "spiral", _key(c, bias)) for c in configs]
-  return [None if f is None else _stored(c, *f) for c, f in zip(configs, found)]
+  return [store.load(directory, "spiral", c, _key(c, bias)) for c in configs]
 
 
 def load_runs(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
@@ -146,25 +122,24 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     >>> [run] = load_runs(folder, [config], progress=False)
     >>> run.record_steps.shape, sorted(run.params["params"])
     ((2,), ['Dense_0', 'Dense_1'])
-    >>> run.final["environment"]["jax"] == experiments.jax.__version__
+    >>> run.environment["jax"] == experiments.jax.__version__ and run.schema == store.SCHEMA
     True
   """
-  found = [None if recompute else store.load(directory, "spiral", _key(c, bias))
+  found = [None if recompute else store.load(directory, "spiral", c, _key(c, bias))
            for c in configs]
   missing: dict = {}
   for i, f in enumerate(found):
     if f is None:
       missing.setdefault(configs[i], []).append(i)
   if not missing:
-    return [_stored(c, *f) for c, f in zip(configs, found)]
+    return found
   mesh_size = experiments.training.run_mesh(devices).size
   bar = tqdm(total=len(missing), desc="spiral runs", unit="run", disable=not progress)
 
   def keep(run):
     key = _key(run.config, bias)
-    store.save(directory, "spiral", key, _arrays_of(run.record_steps, run.history, run.params),
-               _summary(run, mesh_size))
-    loaded = store.load(directory, "spiral", key)
+    store.save(directory, _record(run, mesh_size), key)
+    loaded = store.load(directory, "spiral", run.config, key)
     for i in missing[run.config]:
       found[i] = loaded
     bar.update(1)
@@ -172,7 +147,7 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
   experiments.run_spiral_grid(list(missing), devices=mesh_size, progress=False, on_result=keep,
                               use_bias=bias)
   bar.close()
-  return [_stored(c, *f) for c, f in zip(configs, found)]
+  return found
 
 
 def seeds_configs() -> dict[str, list]:
@@ -205,14 +180,14 @@ def _medians(directory, configs):
 
 def static_stalls(directory):
   """Width 100, paper init: the static loss's median final train accuracy is below 0.9."""
-  from dynloss_lib.check import Claim
+  from dynloss_lib.studies.check import Claim
   value = _medians(directory, seeds_configs()["paper/static"])
   return Claim("width 100: static median train accuracy < 0.9", value, value < 0.9)
 
 
 def dynamical_fits(directory):
   """Width 100, paper init: A = 70's median final train accuracy is at least 0.98."""
-  from dynloss_lib.check import Claim
+  from dynloss_lib.studies.check import Claim
   value = _medians(directory, seeds_configs()["paper/dynamical"])
   return Claim("width 100: A=70 median train accuracy >= 0.98", value, value >= 0.98)
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, data as data_lib, models, schedules, store, training
+from dynloss_lib import analysis, data as data_lib, models, provenance, schedules, store, training
 from dynloss_lib.experiments import DTYPES, SpiralConfig, schedule_hyper
 
 FIG4 = SpiralConfig(width=100, amplitude=70.0, period=5000, steps=70_000, learning_rate=1.0,
@@ -153,6 +153,12 @@ def ntk_drops(steps, low, high, onsets, *, before: int = 50, after: int = 1500,
           np.array([drop(t - control_shift) for t in valid]))
 
 
+def _onset_hessian(steps, hessian_max, onsets):
+  """Per cycle: the last Hessian measurement at or before the cycle's onset (NaN: no onset)."""
+  return np.where(onsets >= 0, analysis.value_at_or_before(steps, hessian_max,
+                                                           np.maximum(onsets, 0)), np.nan)
+
+
 def _measured_config(config: SpiralConfig, measurements: Measurements) -> dict:
   return {"run": config.to_dict(), "measurements": dataclasses.asdict(measurements)}
 
@@ -168,8 +174,8 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
   ``gamma`` (first step of each bin), ``unstable_max`` (largest
   :func:`analysis.fixed_gamma_loss_change` in the bin); ``hessian_step`` and
   ``hessian_max`` (every measurement); ``zoom_*`` at full resolution on
-  :data:`ZOOM`; ``onsets`` (per cycle, -1 if none) and ``onset_hessian`` (last
-  Hessian measurement at or before each onset). :func:`ntk_drops` works on the
+  :data:`ZOOM`; ``onsets`` (per cycle, -1 if none) and ``onset_hessian`` (per
+  cycle: the last Hessian measurement at or before its onset, NaN for -1). :func:`ntk_drops` works on the
   binned ``ntk_min``/``ntk_max``.
 
   Args:
@@ -182,11 +188,13 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
     bin_steps: bin size of the whole-run arrays.
 
   Returns:
-    ``(arrays, meta)`` as :func:`store.cached`; ``meta["summary"]`` holds the
-    final accuracy and the training wall time.
+    A :class:`~dynloss_lib.store.Record`: the arrays above, and in ``final`` the
+    final accuracy, static loss, divergence step and training wall time.
   """
   config = config.replace(seed=seed)
-  key = {**_measured_config(config, measurements), "bin_steps": bin_steps, "zoom": list(ZOOM)}
+  # "onset_layout": the file of an earlier layout (one onset_hessian per onset) is never reused.
+  key = {**_measured_config(config, measurements), "bin_steps": bin_steps, "zoom": list(ZOOM),
+         "onset_layout": "per_cycle"}
 
   def compute():
     result, seconds = run_measured(config, measurements, progress)
@@ -198,7 +206,6 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
     change = np.concatenate([change, [np.nan]])
     onsets = analysis.instability_onsets(change, config.period + 1,
                                          last_step=min(config.static_from, config.steps))
-    valid = onsets[onsets >= 0]
     measured = np.isfinite(h["hessian_max"])
     f32 = lambda a: np.asarray(a, np.float32)
     lo, hi = ZOOM
@@ -217,12 +224,12 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
         "zoom_acc": h["train_accuracy"][lo:hi], "zoom_ntk": h["ntk_max"][lo:hi],
         "zoom_gamma": h["gamma"][lo:hi], "zoom_unstable": change[lo:hi],
         "onsets": onsets,
-        "onset_hessian": analysis.value_at_or_before(steps, h["hessian_max"], valid),
+        "onset_hessian": _onset_hessian(steps, h["hessian_max"], onsets),
     }
-    summary = {"train_accuracy": float(result.final["train_accuracy"][0]),
-               "static_loss": float(result.final["static_loss"][0]),
-               "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
-    return arrays, summary
+    final = {"train_accuracy": float(result.final["train_accuracy"][0]),
+             "static_loss": float(result.final["static_loss"][0]),
+             "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
+    return store.Record("fig4", key, final, arrays=arrays, environment=provenance.environment())
 
   return store.cached(directory, "fig4", key, compute, recompute)
 
@@ -234,7 +241,7 @@ def bifurcation_cascades(directory, recompute: bool = False, progress: bool = Tr
   """The Fig. 4 run (:data:`FIG4`) with in-loop Hessian and NTK, for :data:`FIG4_SEEDS`.
 
   Returns:
-    ``{seed: (arrays, meta)}`` (see :func:`fig4_result`).
+    ``{seed: record}`` (see :func:`fig4_result`).
   """
   return {seed: fig4_result(directory, seed, recompute, progress) for seed in FIG4_SEEDS}
 
@@ -271,7 +278,8 @@ def threshold_result(directory, width: int, learning_rate: float, amplitude: flo
   (the last Hessian measurement at or before each onset, NaN for -1).
 
   Returns:
-    ``(arrays, meta)`` as :func:`store.cached`.
+    A :class:`~dynloss_lib.store.Record` (the arrays above; ``final``: final
+    accuracy, divergence step, wall time).
   """
   config, measurements = threshold_setup(width, learning_rate, amplitude)
   key = {**_measured_config(config, measurements), "bin_steps": bin_steps}
@@ -284,8 +292,6 @@ def threshold_result(directory, width: int, learning_rate: float, amplitude: flo
                              [np.nan]])
     onsets = analysis.instability_onsets(change, config.period + 1)
     measured = np.isfinite(h["hessian_max"])
-    onset_hessian = np.where(onsets >= 0, analysis.value_at_or_before(
-        steps, h["hessian_max"], np.maximum(onsets, 0)), np.nan)
     f32 = lambda a: np.asarray(a, np.float32)
     arrays = {
         "hessian_step": steps[measured], "hessian_max": h["hessian_max"][measured],
@@ -294,10 +300,11 @@ def threshold_result(directory, width: int, learning_rate: float, amplitude: flo
         "F_min": f32(_bins(h["loss"], bin_steps, np.min)),
         "F_max": f32(_bins(h["loss"], bin_steps, np.max)),
         "unstable_max": f32(_bins(np.nan_to_num(change, nan=-np.inf), bin_steps, np.max)),
-        "onsets": onsets, "onset_hessian": onset_hessian}
-    summary = {"train_accuracy": float(result.final["train_accuracy"][0]),
-               "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
-    return arrays, summary
+        "onsets": onsets, "onset_hessian": _onset_hessian(steps, h["hessian_max"], onsets)}
+    final = {"train_accuracy": float(result.final["train_accuracy"][0]),
+             "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
+    return store.Record("threshold", key, final, arrays=arrays,
+                        environment=provenance.environment())
 
   return store.cached(directory, "threshold", key, compute, recompute)
 
@@ -306,7 +313,7 @@ def instability_threshold(directory, recompute: bool = False, progress: bool = T
   """Threshold runs for every width and learning rate, and the static loss at width 100.
 
   Returns:
-    ``{(width, learning_rate, amplitude): (arrays, meta)}``.
+    ``{(width, learning_rate, amplitude): record}``.
   """
   out = {}
   for width in THRESHOLD_WIDTHS:

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from dynloss_lib import stats
-from dynloss_lib.book_experiments import load_runs, spiral_config, stored_runs
+from dynloss_lib.studies.spiral import load_runs, spiral_config, stored_runs
 
 WIDTH = 1000
 AMPLITUDES = (1.5, 2.0, 3.0, 5.0, 10.0, 70.0)
@@ -318,7 +318,7 @@ def generalisation(directory, recompute: bool = False, progress: bool = True,
 def confirmation_no_gain(directory):
   """The book's width-1000 verdict: the confirmed cell's lower 95% bound is at most 0
   (no improvement shown; the stored interval lies below 0)."""
-  from dynloss_lib.check import Claim
+  from dynloss_lib.studies.check import Claim
   study = generalisation(directory, progress=False, compute=False)
   gain = study.confirmation.gain
   return Claim(f"width 1000, A={study.cell[0]:g}, T={study.cell[1]}: lower 95% bound of the "
@@ -327,7 +327,7 @@ def confirmation_no_gain(directory):
 
 def follow_up_gain(directory):
   """The follow-up's verdict: at width 300, (70, 5000)'s lower 95% bound is above 0."""
-  from dynloss_lib.check import Claim
+  from dynloss_lib.studies.check import Claim
   gain = follow_up(directory, progress=False, compute=False).gain
   return Claim(f"width {FOLLOW_UP_WIDTH}, A={PAPER_CELL[0]:g}, T={PAPER_CELL[1]}: lower 95% "
                "bound of the paired validation gain > 0", gain.low, gain.low > 0)

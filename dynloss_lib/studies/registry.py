@@ -5,7 +5,7 @@ only when asked for, so the study modules never import this one (no import
 cycle) and ``python -m dynloss_lib spiral`` loads no study at all.
 
 An experiment is ``fn(directory, recompute=False, progress=True)`` that computes
-(or loads) its stored results; a claim is ``fn(directory) -> dynloss_lib.check.Claim``,
+(or loads) its stored results; a claim is ``fn(directory) -> dynloss_lib.studies.check.Claim``,
 a statistic of an experiment's results with the threshold the book states
 (``regenerate --check`` evaluates it on the stored and the recomputed results).
 """
@@ -16,26 +16,26 @@ import importlib
 from typing import Callable
 
 EXPERIMENTS: dict[str, str] = {
-    "spiral_seeds": "dynloss_lib.book_experiments:spiral_seeds",
-    "spiral_bias_free": "dynloss_lib.book_experiments:spiral_bias_free",
-    "phase_width100": "dynloss_lib.book_experiments:phase_width100",
-    "phase_width1000": "dynloss_lib.book_experiments:phase_width1000",
-    "generalisation": "dynloss_lib.generalisation:generalisation",
-    "bifurcation_cascades": "dynloss_lib.landscape_experiments:bifurcation_cascades",
-    "instability_threshold": "dynloss_lib.landscape_experiments:instability_threshold",
-    "cifar10_static_vs_dynamical": "dynloss_lib.cifar_experiments:cifar10_static_vs_dynamical",
-    "cifar10_sweep": "dynloss_lib.cifar_experiments:cifar10_sweep",
-    "cifar10_wrn": "dynloss_lib.cifar_experiments:cifar10_wrn",
+    "spiral_seeds": "dynloss_lib.studies.spiral:spiral_seeds",
+    "spiral_bias_free": "dynloss_lib.studies.spiral:spiral_bias_free",
+    "phase_width100": "dynloss_lib.studies.spiral:phase_width100",
+    "phase_width1000": "dynloss_lib.studies.spiral:phase_width1000",
+    "generalisation": "dynloss_lib.studies.generalisation:generalisation",
+    "bifurcation_cascades": "dynloss_lib.studies.landscape:bifurcation_cascades",
+    "instability_threshold": "dynloss_lib.studies.landscape:instability_threshold",
+    "cifar10_static_vs_dynamical": "dynloss_lib.studies.cifar10:cifar10_static_vs_dynamical",
+    "cifar10_sweep": "dynloss_lib.studies.cifar10:cifar10_sweep",
+    "cifar10_wrn": "dynloss_lib.studies.cifar10:cifar10_wrn",
 }
 
 CLAIMS: dict[str, list[str]] = {
-    "spiral_seeds": ["dynloss_lib.book_experiments:static_stalls",
-                     "dynloss_lib.book_experiments:dynamical_fits"],
-    "generalisation": ["dynloss_lib.generalisation:confirmation_no_gain",
-                       "dynloss_lib.generalisation:follow_up_gain"],
+    "spiral_seeds": ["dynloss_lib.studies.spiral:static_stalls",
+                     "dynloss_lib.studies.spiral:dynamical_fits"],
+    "generalisation": ["dynloss_lib.studies.generalisation:confirmation_no_gain",
+                       "dynloss_lib.studies.generalisation:follow_up_gain"],
 }
 
-COMMANDS: list[str] = ["dynloss_lib.cifar_cli:add_parser"]
+COMMANDS: list[str] = ["dynloss_lib.studies.cifar_cli:add_parser"]
 """``add_parser(subparsers)`` functions of subcommands beyond ``spiral`` and ``regenerate``."""
 
 

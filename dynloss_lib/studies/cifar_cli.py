@@ -1,4 +1,4 @@
-"""Command line: ``python -m dynloss_lib cifar10 ...`` (see :mod:`dynloss_lib.cifar_experiments`).
+"""Command line: ``python -m dynloss_lib cifar10 ...`` (see :mod:`dynloss_lib.studies.cifar10`).
 
 Either ``--study NAME`` runs (or resumes) a whole study of the book's CIFAR
 chapter, or the options run every combination of their values::
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 from dynloss_lib import cifar, minibatch
-from dynloss_lib.cli_args import parse_float_list, parse_int_list
-from dynloss_lib.cifar_experiments import (PARTS, STUDIES, chosen_cell, run_config, run_study,
+from dynloss_lib.studies.cli_args import parse_float_list, parse_int_list
+from dynloss_lib.studies.cifar10 import (PARTS, STUDIES, chosen_cell, run_config, run_study,
                                            study_configs)
 
 
@@ -30,7 +30,7 @@ def add_parser(subparsers):
   parser.add_argument("--data", default=None,
                       help="an .npz file, a cifar-10-batches-py folder or the tarball "
                            "(default: download into the cache; for the subset-* studies, "
-                           "the subset file, see cifar_experiments.find_subset)")
+                           "the subset file, see dynloss_lib.studies.cifar10.find_subset)")
   parser.add_argument("--model", choices=["myrtle5", "wrn"], default="myrtle5")
   parser.add_argument("--width", type=parse_int_list, default=[64],
                       help="Myrtle5 channels (default 64)")
@@ -64,7 +64,7 @@ def add_parser(subparsers):
 
 
 def _print_run(config, result, as_json):
-  history, summary = result
+  summary = result.final
   line = {"config": config.to_dict(), **{k: v for k, v in summary.items()}}
   if as_json:
     print(json.dumps(line), flush=True)

@@ -5,7 +5,7 @@ set, another core count) a recomputed run can end elsewhere. A check therefore
 never replaces the stored results: it recomputes an experiment into a
 temporary folder, lists every stored result whose numbers differ, and
 evaluates the experiment's *claims* (the statistics the book states, each with
-its threshold, listed in :data:`dynloss_lib.registry.CLAIMS`) on both the
+its threshold, listed in :data:`dynloss_lib.studies.registry.CLAIMS`) on both the
 stored and the recomputed results, so one sees whether a claim still holds.
 """
 
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
+
+from dynloss_lib import store
 
 IGNORED = ("wall_seconds", "environment")
 """Summary fields that may differ between two computations of the same result."""
@@ -52,8 +54,7 @@ class Change:
 
 
 def _summary(path: Path) -> dict:
-  with np.load(path, allow_pickle=False) as stored:
-    return json.loads(str(stored["__meta__"]))["summary"]
+  return store.read(path, quiet=True).final
 
 
 def _differs(a, b) -> bool:
