@@ -236,3 +236,20 @@ def test_instability_onsets_first_step_ignores_earlier_steps():
   assert analysis.instability_onsets(change, 5, quiet=2, first_step=6).tolist() == [-1, 9, -1]
   # first_step past everything: no onsets, one entry per cycle
   assert analysis.instability_onsets(change, 5, quiet=0, first_step=15).tolist() == [-1] * 3
+
+
+def test_measured_run_trains_and_measures_the_configured_loss():
+  # A dynamical MSE run measured in the loop follows the same trajectory as the plain run of
+  # that loss (and not the cross-entropy's), and its Hessian is that of the MSE.
+  config = SpiralConfig(width=6, amplitude=5.0, period=20, steps=30, loss="dmse_output")
+  measured, _ = landscape.run_measured(
+      config, landscape.Measurements(hessian_every=10, ntk_points=0, class_losses=False),
+      progress=False)
+  from dynloss_lib.experiments import run_spiral
+  plain = run_spiral(config, progress=False)
+  np.testing.assert_allclose(measured.history["loss"][0], plain.history["loss"], rtol=1e-12)
+  ce = run_spiral(config.replace(loss="cross_entropy"), progress=False)
+  assert not np.allclose(plain.history["loss"], ce.history["loss"])
+  with pytest.raises(ValueError, match="loss='dmse_sample'; use Measurements"):
+    landscape.run_measured(config.replace(loss="dmse_sample"), landscape.Measurements(),
+                           progress=False)

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, data as data_lib, models, provenance, schedules, store, training
+from dynloss_lib import analysis, data as data_lib, losses, models, provenance, schedules, store
+from dynloss_lib import training
 from dynloss_lib.experiments import DTYPES, SpiralConfig, schedule_hyper
 
 FIG4 = SpiralConfig(width=100, amplitude=70.0, period=5000, steps=70_000, learning_rate=1.0,
@@ -80,6 +81,9 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
   """
   if config.record_every != 1:
     raise ValueError(f"run_measured records every step, got record_every={config.record_every}")
+  if measurements.class_losses and config.loss != "cross_entropy":
+    raise ValueError(f"the class-loss probe decomposes the cross-entropy only, got "
+                     f"loss={config.loss!r}; use Measurements(class_losses=False)")
   dtype = DTYPES[config.dtype]
   x, y = data_lib.spiral(config.points_per_class, config.num_classes, config.revolutions,
                          config.noise, config.data_seed)
@@ -87,8 +91,10 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
   module = models.mlp(config.width, config.num_classes, config.init, dtype)
   params = module.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, 2), dtype))
   apply_fn = models.Apply(module)
+  loss = losses.dynamical_loss(config.loss)
   probes = {"hessian_max": analysis.hessian_probe(
-      apply_fn, x, y, order=measurements.hessian_order, every=measurements.hessian_every)}
+      apply_fn, x, y, order=measurements.hessian_order, every=measurements.hessian_every,
+      loss=loss)}
   if measurements.ntk_points:
     probes["ntk_max"] = analysis.ntk_probe(apply_fn, x[:measurements.ntk_points],
                                            every=measurements.ntk_every)
@@ -100,7 +106,7 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
       apply_fn, jax.tree_util.tree_map(lambda p: p[None], params), x, y,
       weights_fn=schedules.ClassWeights(config.num_classes, config.shape), hyper=hyper,
       learning_rates=jnp.array([config.learning_rate], dtype), steps=config.steps,
-      probes=probes, progress=progress, num_classes=config.num_classes)
+      probes=probes, progress=progress, num_classes=config.num_classes, loss=loss)
   return result, time.perf_counter() - start
 
 
