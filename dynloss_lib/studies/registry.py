@@ -21,6 +21,8 @@ EXPERIMENTS: dict[str, str] = {
     "phase_width100": "dynloss_lib.studies.spiral:phase_width100",
     "phase_width1000": "dynloss_lib.studies.spiral:phase_width1000",
     "generalisation": "dynloss_lib.studies.generalisation:generalisation",
+    "dynamical_mse": "dynloss_lib.studies.mse:dynamical_mse",
+    "mse_curvature": "dynloss_lib.studies.mse:mse_curvature",
     "bifurcation_cascades": "dynloss_lib.studies.landscape:bifurcation_cascades",
     "instability_threshold": "dynloss_lib.studies.landscape:instability_threshold",
     "cifar10_static_vs_dynamical": "dynloss_lib.studies.cifar10:cifar10_static_vs_dynamical",
@@ -59,7 +61,7 @@ def experiment(name: str) -> Callable:
     >>> experiment("nonsense")
     Traceback (most recent call last):
     ...
-    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_static_vs_dynamical', 'cifar10_sweep', 'cifar10_wrn', 'generalisation', 'instability_threshold', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds']
+    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_static_vs_dynamical', 'cifar10_sweep', 'cifar10_wrn', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds']
   """
   if name not in EXPERIMENTS:
     raise ValueError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")

@@ -1,0 +1,472 @@
+r"""The dynamical mean-squared error on the spiral (the chapter "Dynamical mean-squared error").
+
+The authors' follow-up (Lavin and Ruiz-Garcia, arXiv:2410.10690) makes the MSE
+dynamical too. Its formulas are not available here, so the book defines two
+(:mod:`dynloss_lib.losses`), both equal to the static MSE when every
+:math:`\Gamma` is 1 and with its global minima:
+
+.. math::
+  F_{\rm sample} = \frac1N \sum_j \Gamma_{y_j} \tfrac12 \sum_a (f_a(x_j) - [a = y_j])^2,
+  \qquad
+  F_{\rm output} = \frac1N \sum_j \tfrac12 \sum_a \Gamma_a (f_a(x_j) - [a = y_j])^2.
+
+The design, fixed before any of its runs was looked at. Every run: the spiral,
+Dense(width)-ReLU-Dense(3) with the paper's initialisation, full-batch GD,
+float64, 70,000 steps, the last cycle static, validation on the 3,000-point set
+(``validation_draws=10``), seeds :data:`SEEDS`.
+
+1. **Learning rate.** The cross-entropy keeps the paper's :math:`\eta = 1`. The
+   MSE family gets :func:`learning_rate`: :math:`\lambda_{\max}(H_{\rm CE}) /
+   \lambda_{\max}(H_{\rm MSE})` of the static losses at seed 0's initialisation,
+   rounded to 3 significant digits (the same :math:`\eta \lambda_{\max}` at
+   initialisation as the paper's cross-entropy run). If seed 0's static MSE run
+   diverges at that rate, the rate is halved until it does not
+   (:func:`settled_learning_rate`; every halving is reported).
+2. **Widths** :data:`WIDTHS` (the generalisation study's).
+3. **Grid** per dynamical MSE: A in :data:`AMPLITUDES` x T in :data:`PERIODS`,
+   every run paired with the static MSE run of its seed (``dmse_sample`` at
+   A = 1; ``dmse_output`` at A = 1 is the same loss and is not run again).
+4. **Cross-entropy arm**: static and (A = 70, T = 5000) at every width, the
+   generalisation study's own configurations (shared runs).
+5. **Verdicts**: per loss and width, the paired gain (dynamical minus its own
+   static loss, same seed) in validation and train accuracy with its 95%
+   bootstrap interval. The pre-declared primary cell is :data:`PRIMARY_CELL`;
+   the other three cells are a screen (a best cell chosen among four would be
+   biased). Families: static MSE minus static CE, paired by seed. A run that
+   diverges counts with the accuracy of the parameters it stopped at, and is
+   reported.
+6. **Curvature** (:func:`mse_curvature`): the Hessian's :math:`\lambda_{\max}`
+   of the loss being trained at width 100, every 100 steps (Lanczos order 10),
+   for :data:`CURVATURE_ARMS` on seeds :data:`CURVATURE_SEEDS`, over
+   :data:`CURVATURE_STEPS` steps (4 cycles, shorter than the 70,000-step runs
+   for cost; no static last cycle, so every measurement is of a dynamical loss
+   where one is trained).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynloss_lib import analysis, data as data_lib, losses, models, provenance, stats, store
+from dynloss_lib.experiments import DTYPES, SpiralConfig
+from dynloss_lib.studies import generalisation
+from dynloss_lib.studies.landscape import Measurements, run_measured
+from dynloss_lib.studies.spiral import load_runs, spiral_config, stored_runs
+
+WIDTHS = (100, 300, 1000)
+SEEDS = tuple(range(6))
+DYNAMICAL_MSE = ("dmse_sample", "dmse_output")
+STATIC_MSE = "dmse_sample"
+"""The static MSE is ``dmse_sample`` at A = 1 (``dmse_output`` at A = 1 is the same loss)."""
+AMPLITUDES = (10.0, 70.0)
+PERIODS = (1000, 5000)
+PRIMARY_CELL = (70.0, 5000)
+STATIC_PERIOD = generalisation.STATIC_PERIOD
+VALIDATION_DRAWS = generalisation.VALIDATION_DRAWS
+CE_LEARNING_RATE = 1.0
+LANCZOS_ORDER = 40
+"""Lanczos order of :func:`curvature_at_init` (order 20 already agrees with a dense
+Hessian to 1e-12 at widths 100 and 300; a test checks order 40 against one)."""
+MAX_HALVINGS = 5
+LABELS = {"cross_entropy": "CE", "dmse_sample": "dmse_sample", "dmse_output": "dmse_output"}
+
+CURVATURE_WIDTH = 100
+CURVATURE_SEEDS = tuple(range(10))
+CURVATURE_STEPS = 20_000
+CURVATURE_PERIOD = 5000
+CURVATURE_MEASUREMENTS = Measurements(hessian_every=100, hessian_order=10, ntk_points=0,
+                                      class_losses=False)
+CURVATURE_ARMS = (("static MSE", STATIC_MSE, 1.0), ("dmse_sample A=70", "dmse_sample", 70.0),
+                  ("dmse_output A=70", "dmse_output", 70.0), ("static CE", "cross_entropy", 1.0),
+                  ("dynamical CE A=70", "cross_entropy", 70.0))
+"""(label, loss, A) of the curvature runs (T = 5000)."""
+
+
+def round_significant(value: float, digits: int = 3) -> float:
+  """``value`` rounded to ``digits`` significant digits.
+
+  Examples:
+    >>> round_significant(0.36137), round_significant(12.05, 2)
+    (0.361, 12.0)
+  """
+  if not math.isfinite(value) or value <= 0:
+    raise ValueError(f"value must be finite and positive, got {value=}")
+  return round(value, digits - 1 - math.floor(math.log10(value)))
+
+
+def curvature_at_init(width: int, loss: str, seed: int = 0, order: int = LANCZOS_ORDER) -> float:
+  r""":math:`\lambda_{\max}` of the static loss's Hessian at the paper initialisation.
+
+  .. math::
+    \lambda_{\max}\big(\nabla^2_\theta F_{\Gamma = 1}(\theta_0)\big)
+
+  on the spiral, by :func:`dynloss_lib.analysis.hessian_top_eigenvalues`
+  (Lanczos of ``order`` steps, cut to the number of parameters).
+
+  Args:
+    width: hidden units.
+    loss: a name of :data:`dynloss_lib.losses.DYNAMICAL_LOSSES`.
+    seed: initialisation seed.
+    order: Lanczos order.
+
+  Returns:
+    The largest eigenvalue.
+
+  Examples:
+    >>> round(curvature_at_init(4, "dmse_sample"), 6)  # 27 parameters: Lanczos is exact
+    2.68996
+  """
+  config = SpiralConfig(width=width, loss=loss, seed=seed)
+  dtype = DTYPES[config.dtype]
+  x, y = data_lib.spiral(config.points_per_class, config.num_classes, config.revolutions,
+                         config.noise, config.data_seed)
+  module = models.mlp(width, config.num_classes, config.init, dtype)
+  params = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, 2), dtype))
+  count = models.count_params(params)
+  fn, ones = losses.dynamical_loss(loss), jnp.ones(config.num_classes, dtype)
+  x, y = jnp.asarray(x, dtype), jnp.asarray(y)
+  loss_fn = lambda p: fn(module.apply(p, x), y, ones)
+  top = jax.jit(lambda p: analysis.hessian_top_eigenvalues(loss_fn, p, min(order, count))[0])
+  return float(top(params))
+
+
+@functools.lru_cache(maxsize=None)
+def learning_rate(width: int, order: int = LANCZOS_ORDER) -> float:
+  r"""The MSE family's learning rate by the study's rule.
+
+  .. math::
+    \eta_{\rm MSE} = \eta_{\rm CE}\,
+      \frac{\lambda_{\max}(H_{\rm CE}(\theta_0))}{\lambda_{\max}(H_{\rm MSE}(\theta_0))},
+    \qquad \eta_{\rm CE} = 1,
+
+  at seed 0's paper initialisation, rounded to 3 significant digits: the same
+  :math:`\eta \lambda_{\max}` at initialisation as the paper's cross-entropy run.
+
+  Args:
+    width: hidden units (>= 1).
+    order: Lanczos order of :func:`curvature_at_init`.
+
+  Returns:
+    :math:`\eta_{\rm MSE}`.
+
+  Examples:
+    >>> learning_rate(100)
+    0.361
+  """
+  if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+    raise ValueError(f"width must be a positive integer, got {width=}")
+  ratio = curvature_at_init(width, "cross_entropy", 0, order) / curvature_at_init(
+      width, STATIC_MSE, 0, order)
+  return round_significant(CE_LEARNING_RATE * ratio)
+
+
+def study_config(width: int, loss: str, amplitude: float, period: int, seed: int,
+                 eta: float) -> SpiralConfig:
+  """One run of the study; the cross-entropy's are the generalisation study's own.
+
+  Examples:
+    >>> config = study_config(300, "dmse_output", 70.0, 5000, 2, eta=0.377)
+    >>> config.loss, config.learning_rate, config.validation_draws, config.steps
+    ('dmse_output', 0.377, 10, 70000)
+    >>> study_config(300, "cross_entropy", 1.0, 5000, 2, 1.0) == generalisation.study_config(
+    ...     300, 1.0, 5000, 2)
+    True
+  """
+  if loss == "cross_entropy":
+    if eta != CE_LEARNING_RATE:
+      raise ValueError(f"the cross-entropy keeps the paper's learning rate 1, got {eta=}")
+    return generalisation.study_config(width, amplitude, period, seed)
+  if loss == "dmse_output" and amplitude == 1.0:
+    raise ValueError("dmse_output at A = 1 is the static MSE: use loss='dmse_sample', got "
+                     f"{loss=}, {amplitude=}")
+  return spiral_config(width=width, amplitude=amplitude, period=period, seed=seed, loss=loss,
+                       learning_rate=eta, validation=True, validation_draws=VALIDATION_DRAWS)
+
+
+def _static_key(loss: str) -> tuple:
+  return ("cross_entropy" if loss == "cross_entropy" else STATIC_MSE, 1.0, STATIC_PERIOD)
+
+
+def arm_keys() -> list[tuple]:
+  """(loss, A, T) of every arm at one width: static MSE, the grid, static and dynamical CE."""
+  return ([_static_key(STATIC_MSE)] + [(loss, a, t) for loss in DYNAMICAL_MSE
+                                       for a in AMPLITUDES for t in PERIODS]
+          + [_static_key("cross_entropy"), ("cross_entropy", *PRIMARY_CELL)])
+
+
+def _runs(directory, configs, recompute, progress, devices, compute):
+  if compute:
+    return load_runs(directory, configs, recompute, progress, devices=devices)
+  runs = stored_runs(directory, configs)
+  if None in runs:
+    raise ValueError(f"{runs.count(None)} of {len(runs)} runs are not stored in {directory}; "
+                     "compute them with: python -m dynloss_lib regenerate dynamical_mse "
+                     "--only-missing")
+  return runs
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningRate:
+  """The MSE family's learning rate at one width.
+
+  Attributes:
+    width: hidden units.
+    rule: :func:`learning_rate` (before any halving).
+    tried: the rates of seed 0's static MSE run, in order (each half the one before).
+    diverged: whether that run diverged at each rate.
+  """
+  width: int
+  rule: float
+  tried: tuple
+  diverged: tuple
+
+  @property
+  def value(self) -> float:
+    """The rate the study uses: the last one tried."""
+    return self.tried[-1]
+
+
+def settled_learning_rate(directory, width: int, recompute: bool = False, progress: bool = True,
+                          compute: bool = True) -> LearningRate:
+  """:func:`learning_rate`, halved while seed 0's static MSE run diverges at it.
+
+  Each tried run is stored (a diverged one too, for the report). With
+  ``compute=False`` a missing run is a ValueError.
+  """
+  rule = eta = learning_rate(width)
+  tried, diverged = [], []
+  for _ in range(MAX_HALVINGS + 1):
+    # One run: spread over one device (a padded second copy would only cost time).
+    [run] = _runs(directory, [study_config(width, STATIC_MSE, 1.0, STATIC_PERIOD, SEEDS[0], eta)],
+                  recompute, progress, 1, compute)
+    tried.append(eta)
+    diverged.append(bool(run.final["diverged"]))
+    if not diverged[-1]:
+      return LearningRate(width, rule, tuple(tried), tuple(diverged))
+    eta = eta / 2
+  raise RuntimeError(f"width {width}: seed 0's static MSE run diverged at every rate tried, "
+                     f"{tried}")
+
+
+@dataclasses.dataclass
+class Arm:
+  """One loss at one width over :data:`SEEDS`: ``(seeds,)`` final numbers."""
+  width: int
+  loss: str
+  amplitude: float
+  period: int
+  learning_rate: float
+  train: np.ndarray
+  val: np.ndarray
+  diverged: np.ndarray
+  wall_seconds: np.ndarray
+
+
+def _arm(width, key, eta, runs):
+  final = lambda name: np.array([r.final[name] for r in runs], dtype=float)
+  return Arm(width, *key, eta, final("train_accuracy"), final("val_accuracy"),
+             final("diverged").astype(bool), final("wall_seconds"))
+
+
+@dataclasses.dataclass
+class MSEStudy:
+  """The study's runs (see the module docstring).
+
+  Attributes:
+    learning_rates: width -> :class:`LearningRate`.
+    arms: ``(width, loss, A, T)`` -> :class:`Arm` (static losses at A = 1, T = 5000).
+    halving_runs: the diverged runs of :func:`settled_learning_rate`, for their cost.
+  """
+  learning_rates: dict
+  arms: dict
+  halving_runs: list = dataclasses.field(default_factory=list)
+
+  def arm(self, width: int, loss: str, amplitude: float = 1.0, period: int = STATIC_PERIOD):
+    return self.arms[(width, loss, float(amplitude), period)]
+
+  def gain(self, width: int, loss: str, cell=PRIMARY_CELL, metric: str = "val"):
+    """Paired gain of ``loss`` at ``cell`` over its own static loss (``metric``: val or train)."""
+    dynamical, static = self.arm(width, loss, *cell), self.arm(width, *_static_key(loss))
+    return stats.paired_bootstrap(getattr(dynamical, metric), getattr(static, metric))
+
+  def family_gap(self, width: int, metric: str = "val"):
+    """Static MSE minus static CE, paired by seed."""
+    mse, ce = self.arm(width, *_static_key(STATIC_MSE)), self.arm(width, *_static_key(
+        "cross_entropy"))
+    return stats.paired_bootstrap(getattr(mse, metric), getattr(ce, metric))
+
+  def total_seconds(self) -> float:
+    """Compute time of every distinct run (the halving runs included)."""
+    return float(sum(a.wall_seconds.sum() for a in self.arms.values())
+                 + sum(r.final["wall_seconds"] for r in self.halving_runs))
+
+
+def dynamical_mse(directory, recompute: bool = False, progress: bool = True,
+                  devices: int | None = None, compute: bool = True) -> MSEStudy:
+  """Run (or load) the whole verdict part, width by width (cheapest first).
+
+  At each width: the cross-entropy arm (runs missing from the generalisation
+  study are computed), then the MSE learning rate
+  (:func:`settled_learning_rate`), then the MSE grid at that rate.
+  """
+  rates, arms, halving_runs = {}, {}, []
+  for width in WIDTHS:
+    ce_keys = [k for k in arm_keys() if k[0] == "cross_entropy"]
+    ce_configs = [study_config(width, *k, s, CE_LEARNING_RATE) for k in ce_keys for s in SEEDS]
+    ce_runs = _runs(directory, ce_configs, recompute, progress, devices, compute)
+    rate = rates[width] = settled_learning_rate(directory, width, recompute, progress, compute)
+    halving = [study_config(width, STATIC_MSE, 1.0, STATIC_PERIOD, SEEDS[0], eta)
+               for eta in rate.tried[:-1]]
+    halving_runs += _runs(directory, halving, False, progress, devices, compute)
+    mse_keys = [k for k in arm_keys() if k[0] != "cross_entropy"]
+    configs = [study_config(width, *k, s, rate.value) for k in mse_keys for s in SEEDS]
+    # Seed 0's static MSE run was just settled (and, with recompute, recomputed): reuse it.
+    rest = _runs(directory, configs[1:], recompute, progress, devices, compute)
+    mse_runs = _runs(directory, configs[:1], False, progress, devices, compute) + rest
+    for keys, runs, eta in ((ce_keys, ce_runs, CE_LEARNING_RATE), (mse_keys, mse_runs,
+                                                                    rate.value)):
+      for i, key in enumerate(keys):
+        arms[(width, *key)] = _arm(width, key, eta, runs[i * len(SEEDS):(i + 1) * len(SEEDS)])
+  return MSEStudy(rates, arms, halving_runs)
+
+
+def _interval(gain) -> str:
+  return f"{gain.mean:+.4f} (95% CI {gain.low:+.4f} to {gain.high:+.4f})"
+
+
+def verdict_sentence(study: MSEStudy, width: int, loss: str, cell=PRIMARY_CELL) -> str:
+  """One loss at one width against its own static loss, in one sentence with its numbers."""
+  val, train = study.gain(width, loss, cell, "val"), study.gain(width, loss, cell, "train")
+  diverged = int(study.arm(width, loss, *cell).diverged.sum())
+  static = "static MSE" if loss != "cross_entropy" else "static CE"
+  return (f"Width {width}, {LABELS[loss]} (A = {cell[0]:g}, T = {cell[1]}) minus {static}: "
+          f"validation accuracy {_interval(val)}, {val.verdict()}; train accuracy "
+          f"{_interval(train)}, {train.verdict()} ({val.n} paired seeds, {diverged} diverged).")
+
+
+def family_sentence(study: MSEStudy, width: int) -> str:
+  """Static MSE against static CE at one width, in one sentence."""
+  val, train = study.family_gap(width, "val"), study.family_gap(width, "train")
+  return (f"Width {width}, static MSE minus static CE: validation accuracy {_interval(val)}, "
+          f"{val.verdict()}; train accuracy {_interval(train)}, {train.verdict()}.")
+
+
+def _claim(text, gain, holds):
+  from dynloss_lib.studies.check import Claim
+  return Claim(text, gain, holds)
+
+
+@dataclasses.dataclass
+class Curvature:
+  """The curvature runs (see :func:`mse_curvature`).
+
+  Attributes:
+    labels, losses, amplitudes: :data:`CURVATURE_ARMS`.
+    learning_rates: ``(arms,)`` the rate each arm trains with.
+    seeds: :data:`CURVATURE_SEEDS`.
+    steps: ``(M,)`` measured steps.
+    hessian: ``(arms, seeds, M)`` :math:`\\lambda_{\\max}` (NaN after a divergence).
+    train: ``(arms, seeds)`` final train accuracy.
+    diverged: ``(arms, seeds)`` True where the run diverged.
+    wall_seconds: ``(arms, seeds)`` training time.
+  """
+  labels: tuple
+  losses: tuple
+  amplitudes: tuple
+  learning_rates: np.ndarray
+  seeds: tuple
+  steps: np.ndarray
+  hessian: np.ndarray
+  train: np.ndarray
+  diverged: np.ndarray
+  wall_seconds: np.ndarray
+
+  def ratio_medians(self) -> np.ndarray:
+    r"""Per arm: the median of :math:`\lambda_{\max} / (2/\eta)` over the second half
+    of the run, all seeds pooled."""
+    late = self.steps >= CURVATURE_STEPS // 2
+    ratio = self.hessian / (2.0 / self.learning_rates[:, None, None])
+    return np.array([np.nanmedian(r[:, late]) for r in ratio])
+
+
+def curvature_config(loss: str, amplitude: float, seed: int, eta: float) -> SpiralConfig:
+  """One curvature run: width 100, T = 5000, 20,000 steps, every step recorded.
+
+  Examples:
+    >>> config = curvature_config("dmse_output", 70.0, 3, 0.361)
+    >>> config.steps, config.record_every, config.last_cycle_static, config.learning_rate
+    (20000, 1, False, 0.361)
+  """
+  return SpiralConfig(width=CURVATURE_WIDTH, amplitude=float(amplitude), period=CURVATURE_PERIOD,
+                      steps=CURVATURE_STEPS, learning_rate=eta, seed=seed, loss=loss,
+                      record_every=1)
+
+
+def curvature_key(config: SpiralConfig) -> dict:
+  """The stored key of a curvature run: the run and the measurement settings."""
+  return {"run": config.to_dict(), "measurements": dataclasses.asdict(CURVATURE_MEASUREMENTS)}
+
+
+def curvature_run(directory, config: SpiralConfig, recompute: bool = False,
+                  progress: bool = True) -> store.Record:
+  """One curvature run, stored as a ``"mse-curvature"`` :class:`~dynloss_lib.store.Record`.
+
+  Arrays: ``hessian_step`` and ``hessian_max`` (every measurement; NaN after a
+  divergence), ``train_accuracy`` at the same steps. ``final``: train accuracy,
+  static loss, divergence step (-1: none), training wall time.
+  """
+  key = curvature_key(config)
+
+  def compute():
+    result, seconds = run_measured(config, CURVATURE_MEASUREMENTS, progress)
+    steps = result.record_steps
+    measured = steps % CURVATURE_MEASUREMENTS.hessian_every == 0
+    arrays = {"hessian_step": steps[measured],
+              "hessian_max": result.history["hessian_max"][0][measured],
+              "train_accuracy": result.history["train_accuracy"][0][measured]}
+    final = {"train_accuracy": float(result.final["train_accuracy"][0]),
+             "static_loss": float(result.final["static_loss"][0]),
+             "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
+    return store.Record("mse-curvature", key, final, arrays=arrays,
+                        environment=provenance.environment())
+
+  return store.cached(directory, "mse-curvature", key, compute, recompute)
+
+
+def mse_curvature(directory, recompute: bool = False, progress: bool = True,
+                  compute: bool = True) -> Curvature:
+  """Run (or load) the curvature runs of :data:`CURVATURE_ARMS` on :data:`CURVATURE_SEEDS`.
+
+  The MSE arms train with the study's settled rate at width 100
+  (:func:`settled_learning_rate`, whose run the verdict part stores), the
+  cross-entropy arms with 1.
+  """
+  eta_mse = settled_learning_rate(directory, CURVATURE_WIDTH, False, progress, compute).value
+  rates = np.array([CE_LEARNING_RATE if loss == "cross_entropy" else eta_mse
+                    for _, loss, _ in CURVATURE_ARMS])
+  records = []
+  for (label, loss, amplitude), eta in zip(CURVATURE_ARMS, rates):
+    for seed in CURVATURE_SEEDS:
+      config = curvature_config(loss, amplitude, seed, float(eta))
+      if compute:
+        record = curvature_run(directory, config, recompute, progress and f"{label}, seed {seed}")
+      else:
+        record = store.load(directory, "mse-curvature", curvature_key(config))
+        if record is None:
+          raise ValueError(f"the curvature run {label}, seed {seed} is not stored in "
+                           f"{directory}; compute it with: python -m dynloss_lib regenerate "
+                           "mse_curvature --only-missing")
+      records.append(record)
+  shape = (len(CURVATURE_ARMS), len(CURVATURE_SEEDS))
+  final = lambda name: np.array([r.final[name] for r in records], dtype=float).reshape(shape)
+  return Curvature(tuple(a[0] for a in CURVATURE_ARMS), tuple(a[1] for a in CURVATURE_ARMS),
+                   tuple(a[2] for a in CURVATURE_ARMS), rates, CURVATURE_SEEDS,
+                   records[0].arrays["hessian_step"],
+                   np.stack([r.arrays["hessian_max"] for r in records]).reshape(*shape, -1),
+                   final("train_accuracy"), final("diverged_step") >= 0, final("wall_seconds"))
