@@ -1,22 +1,106 @@
-"""Argument and data checks shared by the library: each raises a ValueError naming the bad value."""
+"""Argument and data checks, the one place the library validates its inputs: each raises a
+ValueError naming the bad value (``f"... got {name}={value!r}"``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def positive_int(name: str, value, minimum: int = 1) -> None:
-  """Raise a ValueError unless ``value`` is an integer (not a bool) >= ``minimum``.
+def _shown(value):
+  """``value`` as the message shows it (a numpy scalar as the Python number it holds)."""
+  return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def integer(name: str, value, minimum: int | None = 1, maximum: int | None = None,
+            note: str = "") -> None:
+  """Raise a ValueError unless ``value`` is an integer (Python or numpy, not a bool) in range.
+
+  Args:
+    name: the argument's name, for the message.
+    value: the value.
+    minimum: the smallest allowed value (None: no bound).
+    maximum: the largest allowed value (None: no bound).
+    note: said in brackets after the range (where the bound comes from).
 
   Examples:
-    >>> positive_int("draws", 0)
+    >>> integer("draws", 0)
     Traceback (most recent call last):
     ...
     ValueError: draws must be an integer >= 1, got draws=0
-    >>> positive_int("seed", np.int64(3), minimum=0)
+    >>> integer("seed", np.int64(3), minimum=0)
+    >>> integer("seed", True, minimum=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer >= 0, got seed=True
+    >>> integer("static_epochs", 7, minimum=0, maximum=5)
+    Traceback (most recent call last):
+    ...
+    ValueError: static_epochs must be an integer in [0, 5], got static_epochs=7
   """
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-    raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+  ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
+  ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+  if not ok:
+    if minimum is not None and maximum is not None:
+      bounds = f" in [{minimum}, {maximum}]"
+    elif maximum is not None:
+      bounds = f" <= {maximum}"
+    else:
+      bounds = f" >= {minimum}" if minimum is not None else ""
+    note = f" ({note})" if note else ""
+    raise ValueError(f"{name} must be an integer{bounds}{note}, got {name}={_shown(value)}")
+
+
+positive_int = integer  # the name the first modules used
+
+
+def number(name: str, value, *, above: float | None = None, minimum: float | None = None,
+           below: float | None = None) -> None:
+  """Raise a ValueError unless ``value`` is a finite real number (not a bool) in range.
+
+  Args:
+    name: the argument's name, for the message.
+    value: the value.
+    above: ``value`` must be greater than this (None: no bound).
+    minimum: ``value`` must be at least this (None: no bound).
+    below: ``value`` must be less than this (None: no bound).
+
+  Examples:
+    >>> number("learning_rate", 0.0, above=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: learning_rate must be a finite number > 0, got learning_rate=0.0
+    >>> number("amplitude", float("nan"), minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: amplitude must be a finite number >= 1, got amplitude=nan
+    >>> number("warmup_fraction", 1.0, minimum=0, below=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: warmup_fraction must be a finite number >= 0 and < 1, got warmup_fraction=1.0
+  """
+  ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+  ok = ok and bool(np.isfinite(value))
+  ok = ok and (above is None or value > above) and (minimum is None or value >= minimum)
+  ok = ok and (below is None or value < below)
+  if not ok:
+    bounds = [f"> {above:g}" if above is not None else "", f">= {minimum:g}" if minimum is not None
+              else "", f"< {below:g}" if below is not None else ""]
+    text = " and ".join(b for b in bounds if b)
+    raise ValueError(f"{name} must be a finite number{' ' + text if text else ''}, "
+                     f"got {name}={_shown(value)}")
+
+
+def one_of(name: str, value, choices) -> None:
+  """Raise a ValueError unless ``value`` is one of ``choices``.
+
+  Examples:
+    >>> one_of("shape", "zigzag", ("triangle", "sine"))
+    Traceback (most recent call last):
+    ...
+    ValueError: shape must be one of ('triangle', 'sine'), got shape='zigzag'
+  """
+  if value not in tuple(choices):
+    raise ValueError(f"{name} must be one of {tuple(choices)}, got {name}={value!r}")
 
 
 def check_labels(labels, num_classes: int, where: str = "") -> None:

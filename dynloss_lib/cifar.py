@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynloss_lib import checks
 from dynloss_lib.checks import check_labels
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -250,10 +251,8 @@ def subset(data: CifarData, train_size=None, test_size=None) -> CifarData:
   """
   for name, size, available in (("train_size", train_size, len(data.y_train)),
                                 ("test_size", test_size, len(data.y_test))):
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int)
-                             or not 1 <= size <= available):
-      raise ValueError(f"{name} must be None or an integer in [1, {available}], "
-                       f"got {name}={size!r}")
+    if size is not None:
+      checks.integer(name, size, minimum=1, maximum=available)
   return CifarData(data.x_train[:train_size], data.y_train[:train_size],
                    data.x_test[:test_size], data.y_test[:test_size])
 

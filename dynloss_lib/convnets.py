@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from dynloss_lib import checks
+
 _HE = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 
@@ -119,9 +121,7 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 MODELS = ("myrtle5", "wrn")
 
 
-def _positive(name, value, minimum=1):
-  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-    raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+_positive = checks.integer
 
 
 def build(model: str = "myrtle5", *, width: int = 64, depth: int = 16, widen_factor: int = 4,
@@ -159,6 +159,7 @@ def build(model: str = "myrtle5", *, width: int = 64, depth: int = 16, widen_fac
     _positive("width", width)
     return Myrtle5(width, num_classes, DTYPES[dtype], jnp.float32)
   _positive("widen_factor", widen_factor)
-  if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+  if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 \
+      or (depth - 4) % 6:
     raise ValueError(f"a Wide ResNet's depth must be 6 n + 4 with n >= 1, got {depth=}")
   return WideResNet(depth, widen_factor, num_classes, DTYPES[dtype], jnp.float32)

@@ -14,7 +14,6 @@ and the classes drawn in order. :math:`R` is the reference's ``revolutions``
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -48,12 +47,10 @@ def spiral(points_per_class: int = 100, num_classes: int = 3, revolutions: float
     >>> x[1].round(6)
     array([0.009885, 0.002076])
   """
-  checks.positive_int("points_per_class", points_per_class)
-  checks.positive_int("num_classes", num_classes, minimum=2)
-  if not (math.isfinite(revolutions) and revolutions > 0):
-    raise ValueError(f"revolutions must be a finite number > 0, got {revolutions=}")
-  if not (math.isfinite(noise) and noise >= 0):
-    raise ValueError(f"noise must be a finite number >= 0, got {noise=}")
+  checks.integer("points_per_class", points_per_class)
+  checks.integer("num_classes", num_classes, minimum=2)
+  checks.number("revolutions", revolutions, above=0)
+  checks.number("noise", noise, minimum=0)
   rng = np.random.RandomState(seed)
   xs, ys = [], []
   for j in range(num_classes):
@@ -102,7 +99,7 @@ def spiral_validation(points_per_class: int = 100, num_classes: int = 3,
     ...
     ValueError: draws must be an integer >= 1, got draws=0
   """
-  checks.positive_int("draws", draws)
+  checks.integer("draws", draws)
   parts = [spiral(points_per_class, num_classes, revolutions, noise,
                   seed + VALIDATION_SEED_OFFSET + k) for k in range(draws)]
   return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynloss_lib import data as data_lib
-from dynloss_lib import losses, models, schedules, training
+from dynloss_lib import checks, losses, models, schedules, training
 
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
@@ -73,18 +73,13 @@ class SpiralConfig:
     training._check_run_args(self.steps, self.record_every, self.learning_rate)
     models._initializers(self.init)
     losses.dynamical_loss(self.loss)
-    if self.shape not in schedules.SHAPES:
-      raise ValueError(f"shape must be one of {schedules.SHAPES}, got shape={self.shape!r}")
-    if self.dtype not in DTYPES:
-      raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got dtype={self.dtype!r}")
-    if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
-      raise ValueError(f"width must be a positive integer, got width={self.width!r}")
-    if isinstance(self.validation_draws, bool) or not isinstance(self.validation_draws, int) \
-        or self.validation_draws < 1:
-      raise ValueError(f"validation_draws must be an integer >= 1, got "
-                       f"validation_draws={self.validation_draws!r}")
-    if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-      raise ValueError(f"seed must be an integer >= 0, got seed={self.seed!r}")
+    checks.one_of("shape", self.shape, schedules.SHAPES)
+    checks.one_of("dtype", self.dtype, DTYPES)
+    checks.integer("width", self.width)
+    checks.integer("validation_draws", self.validation_draws)
+    checks.integer("seed", self.seed, minimum=0)
+    for name in ("width", "period", "steps", "seed", "record_every", "validation_draws"):
+      object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints: JSON-able keys
 
   @property
   def static_from(self) -> int:
@@ -220,8 +215,7 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
     One :class:`SpiralRun` per config, in order.
   """
   batch_size = default_batch_size() if batch_size is None else batch_size
-  if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-    raise ValueError(f"batch_size must be an integer >= 1, got {batch_size=}")
+  checks.integer("batch_size", batch_size)
   mesh = training.run_mesh(devices)
   mesh = None if mesh.size == 1 else mesh
   per_batch = batch_size * (1 if mesh is None else mesh.size)

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from dynloss_lib import cifar, convnets, keyed_files, losses, schedules
+from dynloss_lib import checks, cifar, convnets, keyed_files, losses, schedules
 from dynloss_lib.minibatch_program import GAMMA, NEVER, compile_key, program
 
 CHECKPOINT_NAME = "cifar10-checkpoint"
@@ -78,8 +78,7 @@ def epochs_to_steps(epochs: float, train_size: int, batch_size: int) -> int:
     >>> epochs_to_steps(2, train_size=50_000, batch_size=512)
     194
   """
-  if not (math.isfinite(epochs) and epochs > 0):
-    raise ValueError(f"a period in epochs must be a finite number > 0, got {epochs=}")
+  checks.number("epochs", epochs, above=0)
   return max(1, round(epochs * steps_per_epoch(train_size, batch_size)))
 
 
@@ -139,19 +138,19 @@ class CifarConfig:
     losses.dynamical_loss(self.loss)
     for name in ("epochs", "batch_size", "eval_batch_size"):
       convnets._positive(name, getattr(self, name))
-    if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-      raise ValueError(f"seed must be an integer >= 0, got seed={self.seed!r}")
-    if isinstance(self.static_epochs, bool) or not isinstance(self.static_epochs, int) \
-        or not 0 <= self.static_epochs <= self.epochs:
-      raise ValueError(f"static_epochs must be an integer in [0, epochs={self.epochs}], "
-                       f"got static_epochs={self.static_epochs!r}")
-    for name, low, high in (("learning_rate", 0.0, math.inf), ("warmup_fraction", 0.0, 1.0),
-                            ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf)):
-      value = getattr(self, name)
-      ok = isinstance(value, (int, float)) and math.isfinite(value) and low <= value < high
-      if not ok or (name == "learning_rate" and value == 0):
-        raise ValueError(f"{name} must be a finite number in [{low}, {high}), "
-                         f"got {name}={value!r}")
+    checks.integer("seed", self.seed, minimum=0)
+    checks.integer("static_epochs", self.static_epochs, minimum=0, maximum=self.epochs)
+    checks.number("learning_rate", self.learning_rate, above=0)
+    checks.number("weight_decay", self.weight_decay, minimum=0)
+    for name in ("warmup_fraction", "momentum"):
+      checks.number(name, getattr(self, name), minimum=0, below=1)
+    for name in ("train_size", "test_size"):
+      if getattr(self, name) is not None:
+        checks.integer(name, getattr(self, name))
+    for name in ("width", "depth", "widen_factor", "epochs", "batch_size", "period",
+                 "static_epochs", "seed", "eval_batch_size", "train_size", "test_size"):
+      if getattr(self, name) is not None:  # numpy ints: JSON-able keys
+        object.__setattr__(self, name, int(getattr(self, name)))
 
   def to_dict(self) -> dict[str, Any]:
     """The fields as a dict; ``loss`` (added after the first stored results) is left

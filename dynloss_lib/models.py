@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from dynloss_lib import checks
+
 INITS = ("paper", "glorot")
 
 
@@ -79,10 +81,8 @@ def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
     >>> float(jnp.abs(params["params"]["Dense_1"]["bias"]).max())
     0.0
   """
-  if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-    raise ValueError(f"width must be a positive integer, got {width=}")
-  if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-    raise ValueError(f"num_classes must be an integer >= 2, got {num_classes=}")
+  checks.integer("width", width)
+  checks.integer("num_classes", num_classes, minimum=2)
   _initializers(init)
   require_dtype(dtype)
   return MLP(width=width, num_classes=num_classes, init_scheme=init, param_dtype=dtype,

@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 import matplotlib.colors as mcolors
 import numpy as np
 
+from dynloss_lib import checks
+
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
 SERIES_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -51,10 +53,8 @@ def grid_points(extent: float = 1.2, resolution: int = 200) -> tuple[np.ndarray,
     >>> points.shape, shape
     ((9, 2), (3, 3))
   """
-  if extent <= 0:
-    raise ValueError(f"extent must be positive, got {extent=}")
-  if not isinstance(resolution, int) or resolution < 2:
-    raise ValueError(f"resolution must be an integer >= 2, got {resolution=}")
+  checks.number("extent", extent, above=0)
+  checks.integer("resolution", resolution, minimum=2)
   axis = np.linspace(-extent, extent, resolution)
   xx, yy = np.meshgrid(axis, axis)
   return np.stack([xx.ravel(), yy.ravel()], axis=1), xx.shape

@@ -23,11 +23,12 @@ peak of :math:`\Gamma`.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
+
+from dynloss_lib import checks
 
 Schedule = Callable[[int], jnp.ndarray]
 
@@ -140,11 +141,8 @@ class ClassWeights:
   dtype: str | None = None
 
   def __post_init__(self):
-    if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) \
-        or self.num_classes < 2:
-      raise ValueError(f"num_classes must be an integer >= 2, got num_classes={self.num_classes!r}")
-    if self.shape not in SHAPES:
-      raise ValueError(f"shape must be one of {SHAPES}, got shape={self.shape!r}")
+    checks.integer("num_classes", self.num_classes, minimum=2)
+    checks.one_of("shape", self.shape, SHAPES)
 
   def __call__(self, step, hyper):
     weights = periodic_weights(step, hyper["amplitude"], hyper["period"], self.num_classes,
@@ -154,17 +152,11 @@ class ClassWeights:
 
 
 def _check_common(amplitude, period, num_classes, static_from):
-  if not (isinstance(amplitude, (int, float, np.integer, np.floating))
-          and math.isfinite(amplitude) and amplitude >= 1):
-    raise ValueError(f"amplitude must be a finite number >= 1, got {amplitude=}")
-  if isinstance(period, bool) or not isinstance(period, (int, np.integer)) or period < 1:
-    raise ValueError(f"period must be a positive integer, got {period=}")
-  if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-      or num_classes < 2:
-    raise ValueError(f"num_classes must be an integer >= 2, got {num_classes=}")
-  if static_from is not None and (not isinstance(static_from, (int, np.integer))
-                                  or static_from < 0):
-    raise ValueError(f"static_from must be None or an integer >= 0, got {static_from=}")
+  checks.number("amplitude", amplitude, minimum=1)
+  checks.integer("period", period)
+  checks.integer("num_classes", num_classes, minimum=2)
+  if static_from is not None:
+    checks.integer("static_from", static_from, minimum=0)
 
 
 def _periodic(shape, amplitude, period, num_classes, start_mid, static_from) -> Schedule:

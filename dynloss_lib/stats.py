@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from dynloss_lib import checks
+
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
@@ -86,8 +88,7 @@ def paired_bootstrap(treated, control, *, level: float = 0.95, resamples: int = 
     raise ValueError("paired_bootstrap needs at least one pair, got 0")
   if not (0 < level < 1):
     raise ValueError(f"level must lie in (0, 1), got {level=}")
-  if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1000:
-    raise ValueError(f"resamples must be an integer >= 1000, got {resamples=}")
+  checks.integer("resamples", resamples, minimum=1000)
   differences = treated - control
   if not np.isfinite(differences).all():
     raise ValueError(f"paired values must be finite, got differences {differences.tolist()}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import warnings
 from typing import Any, Callable, Mapping
 
@@ -33,6 +32,7 @@ with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and uses 
   from tqdm.auto import tqdm
 
 from dynloss_lib import losses
+from dynloss_lib import checks
 from dynloss_lib.checks import check_dataset
 
 DEFAULT_CHUNK_STEPS = 5_000
@@ -51,8 +51,7 @@ class Probe:
   every: int = 1
 
   def __post_init__(self):
-    if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-      raise ValueError(f"a probe's interval must be an integer >= 1, got every={self.every!r}")
+    checks.integer("every", self.every)
 
 
 @dataclasses.dataclass
@@ -76,14 +75,10 @@ class BatchResult:
 
 
 def _check_run_args(steps, record_every, learning_rates):
-  if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-    raise ValueError(f"steps must be an integer >= 1, got {steps=}")
-  if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) \
-      or record_every < 1:
-    raise ValueError(f"record_every must be an integer >= 1, got {record_every=}")
+  checks.integer("steps", steps)
+  checks.integer("record_every", record_every)
   for learning_rate in np.atleast_1d(np.asarray(learning_rates, dtype=float)).tolist():
-    if not (math.isfinite(learning_rate) and learning_rate > 0):
-      raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate=}")
+    checks.number("learning_rate", learning_rate, above=0)
 
 
 def _metrics(apply_fn, loss_fn, params, x, y, gamma):
@@ -299,14 +294,12 @@ def run_mesh(devices: int | None = None):
     >>> run_mesh(0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: devices must lie in [1, ...] (the devices there are), got devices=0
+    ValueError: devices must be an integer in [1, ...] (the devices there are), got devices=0
   """
   available = jax.devices()
   devices = len(available) if devices is None else devices
-  if isinstance(devices, bool) or not isinstance(devices, (int, np.integer)) \
-      or not 1 <= devices <= len(available):
-    raise ValueError(f"devices must lie in [1, {len(available)}] (the devices there are), "
-                     f"got {devices=}")
+  checks.integer("devices", devices, minimum=1, maximum=len(available),
+                 note="the devices there are")
   return jax.sharding.Mesh(np.array(available[:devices]), (RUN_AXIS,))
 
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, data as data_lib, losses, models, provenance, schedules, store
+from dynloss_lib import analysis, checks, data as data_lib, losses, models, provenance, schedules, store
 from dynloss_lib import training
 from dynloss_lib.experiments import DTYPES, SpiralConfig, schedule_hyper
 
@@ -46,14 +46,9 @@ class Measurements:
   class_losses: bool = True
 
   def __post_init__(self):
-    for name in ("hessian_every", "ntk_every"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"the measurement interval must be an integer >= 1, got "
-                         f"{name}={value!r}")
-    if isinstance(self.ntk_points, bool) or not isinstance(self.ntk_points, int) \
-        or self.ntk_points < 0:
-      raise ValueError(f"ntk_points must be an integer >= 0, got ntk_points={self.ntk_points!r}")
+    for name in ("hessian_every", "ntk_every", "hessian_order"):
+      checks.integer(name, getattr(self, name), minimum=2 if name == "hessian_order" else 1)
+    checks.integer("ntk_points", self.ntk_points, minimum=0)
 
 
 def run_measured(config: SpiralConfig, measurements: Measurements = Measurements(),
