@@ -64,6 +64,44 @@ GAMMA = schedules.ClassWeights(cifar.NUM_CLASSES, dtype="float32")
 """The class weights of the minibatch runs (``GAMMA(step, hyper)``, float32)."""
 
 
+def train_step(model, tx, loss_name: str, augment: bool, state, batch, hyper):
+  r"""One minibatch step on the dynamical loss: augment, weigh by :math:`\Gamma(t)`, update.
+
+  Args:
+    model: the flax module (:func:`dynloss_lib.convnets.build`).
+    tx: the optax optimiser (:func:`optimizer`).
+    loss_name: a name of :data:`dynloss_lib.losses.DYNAMICAL_LOSSES`.
+    augment: flip-and-crop the images first.
+    state: ``{"params", "batch_stats", "opt_state", "step"}``.
+    batch: ``(images uint8 NHWC, labels, key)``.
+    hyper: the run's schedule arrays (:data:`GAMMA`'s ``hyper``).
+
+  Returns:
+    ``(state, metrics)``: the next state and float32 ``[loss, static loss, accuracy]`` of
+    the batch before the update.
+  """
+  images, labels, key = batch
+  images = cifar.normalise(images)
+  if augment:
+    images = cifar.augment(key, images)
+  gamma = GAMMA(state["step"], hyper)
+  loss = losses.dynamical_loss(loss_name)
+
+  def loss_fn(params):
+    logits, updated = model.apply({"params": params, "batch_stats": state["batch_stats"]},
+                                  images, train=True, mutable=["batch_stats"])
+    return loss(logits, labels, gamma), (logits, updated)
+
+  (value, (logits, updated)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+  new_state = {"params": optax.apply_updates(state["params"], updates),
+               "batch_stats": updated.get("batch_stats", state["batch_stats"]),
+               "opt_state": opt_state, "step": state["step"] + 1}
+  static = loss(logits, labels, jnp.ones_like(gamma))
+  accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+  return new_state, jnp.stack([value, static, accuracy]).astype(jnp.float32)
+
+
 class Program:
   """The jitted functions of a run, shared by the runs that differ only in seed and Gamma."""
 
@@ -82,28 +120,8 @@ class Program:
     self.eval_fn = jax.jit(self._evaluate)
 
   def train_step(self, state, batch, hyper):
-    images, labels, key = batch
-    images = cifar.normalise(images)
-    if self.config.augment:
-      images = cifar.augment(key, images)
-    gamma = GAMMA(state["step"], hyper)
-    loss = losses.dynamical_loss(self.config.loss)
-
-    def loss_fn(params):
-      logits, updated = self.model.apply(
-          {"params": params, "batch_stats": state["batch_stats"]}, images, train=True,
-          mutable=["batch_stats"])
-      return loss(logits, labels, gamma), (logits, updated)
-
-    (value, (logits, updated)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"])
-    updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
-    new_state = {"params": optax.apply_updates(state["params"], updates),
-                 "batch_stats": updated.get("batch_stats", state["batch_stats"]),
-                 "opt_state": opt_state, "step": state["step"] + 1}
-    static = loss(logits, labels, jnp.ones_like(gamma))
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return new_state, jnp.stack([value, static, accuracy]).astype(jnp.float32)
+    return train_step(self.model, self.tx, self.config.loss, self.config.augment, state, batch,
+                      hyper)
 
   def _epoch_orders(self, key, train_size):
     permutation_key, augment_key = jax.random.split(key)

@@ -89,6 +89,44 @@ def _metrics(apply_fn, loss_fn, params, x, y, gamma):
   return loss, (static_loss, accuracy)
 
 
+def gd_step(apply_fn: Callable, loss_fn: Callable, params, x, y, gamma, learning_rate,
+            active=True):
+  r"""One full-batch gradient-descent step on the dynamical loss, :math:`\theta - \eta \nabla F_\Gamma`.
+
+  The engine's scan calls it at every step; it can be called (and jitted) on its own.
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> outputs``.
+    loss_fn: a dynamical loss ``loss_fn(outputs, labels, class_weights) -> scalar``.
+    params: the parameters.
+    x, y: the training set.
+    gamma: ``(C,)`` class weights :math:`\Gamma`.
+    learning_rate: :math:`\eta`.
+    active: False leaves the parameters unchanged (past the end, or after a divergence).
+
+  Returns:
+    ``(params, finite, (loss, static_loss, accuracy))``: the updated parameters (unchanged
+    unless ``active`` and the loss and gradient are finite), whether they were finite, and
+    the metrics *before* the step.
+
+  Examples:
+    >>> apply_fn = lambda w, x: x @ w
+    >>> x, y = jnp.eye(2), jnp.array([0, 1])
+    >>> new, finite, (loss, _, accuracy) = gd_step(apply_fn, losses.dynamical_mse_sample,
+    ...                                            jnp.zeros((2, 2)), x, y, jnp.ones(2), 0.5)
+    >>> new.tolist(), bool(finite), float(loss)   # grad of (1/2) mean_j |x_j w - e_j|^2 is -I/2
+    ([[0.25, 0.0], [0.0, 0.25]], True, 0.5)
+  """
+  (loss, (static_loss, accuracy)), grads = jax.value_and_grad(
+      functools.partial(_metrics, apply_fn, loss_fn), has_aux=True)(params, x, y, gamma)
+  finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
+      [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+  update = active & finite
+  params = jax.tree_util.tree_map(lambda p, g: jnp.where(update, p - learning_rate * g, p),
+                                  params, grads)
+  return params, finite, (loss, static_loss, accuracy)
+
+
 def _accuracy(apply_fn, params, x, y):
   logits = apply_fn(params, x)
   return jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(logits.dtype))
@@ -119,20 +157,14 @@ def _compiled_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, c
                      probes, with_validation, mesh=None):
   """Build (once per static configuration) the jitted chunk and final-eval functions."""
   metrics = functools.partial(_metrics, apply_fn, loss_fn)
-  value_and_grad = jax.value_and_grad(metrics, has_aux=True)
 
   def one_step(carry, step, data, lr, hyper):
     params, diverged_step = carry
-    x, y = data[0], data[1]
     gamma = weights_fn(step, hyper)
-    (loss, (static_loss, accuracy)), grads = value_and_grad(params, x, y, gamma)
-    finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
-        [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
-    active = step < total_steps
-    diverged_step = jnp.where(active & ~finite & (diverged_step < 0), step, diverged_step)
-    update = active & (diverged_step < 0)
-    params = jax.tree_util.tree_map(lambda p, g: jnp.where(update, p - lr * g, p),
-                                    params, grads)
+    active = (step < total_steps) & (diverged_step < 0)
+    params, finite, (loss, static_loss, accuracy) = gd_step(
+        apply_fn, loss_fn, params, data[0], data[1], gamma, lr, active)
+    diverged_step = jnp.where(active & ~finite, step, diverged_step)
     return (params, diverged_step), (loss, static_loss, accuracy, gamma)
 
   def record_block(carry, record_index, data, lr, hyper):

@@ -434,3 +434,34 @@ def test_warmup_cosine_learning_rate_beyond_step_zero():
   assert rates[30] == pytest.approx(0.05 * (1 + np.cos(np.pi * (30 - w) / (total - w))))
   assert rates[total] == pytest.approx(0.0, abs=1e-12)
   assert all(a >= b for a, b in zip(rates[w:], rates[w + 1:]))  # decays after the warmup
+
+
+def test_train_step_called_on_its_own_is_one_sgd_step_on_the_weighted_loss():
+  # The module-level step (as flax examples layer it): its loss is the dynamical loss of the
+  # batch at Gamma(step), and its update is the optimiser's update of that loss's gradient.
+  import optax
+  from dynloss_lib import minibatch_program
+  config = minibatch.CifarConfig(width=2, batch_size=4, epochs=1, amplitude=5.0, period=3,
+                                 augment=False)
+  trainer = minibatch.Trainer(config, train_size=8)
+  state = trainer.init_state()
+  state["step"] = jnp.asarray(2, jnp.int32)  # mid-cycle: Gamma is not 1
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+  labels = jnp.array([0, 3, 3, 7])
+  new, metrics = minibatch_program.train_step(trainer.model, trainer.tx, "cross_entropy", False,
+                                              state, (images, labels, None), trainer.hyper)
+  gamma = trainer.gamma(2)
+  assert float(gamma.max()) > 1.0
+
+  def loss(params):
+    logits, _ = trainer.model.apply({"params": params, "batch_stats": state["batch_stats"]},
+                                    cifar.normalise(images), train=True, mutable=["batch_stats"])
+    return dynamical_cross_entropy(logits, labels, gamma)
+  value, grads = jax.value_and_grad(loss)(state["params"])
+  updates, _ = trainer.tx.update(grads, state["opt_state"], state["params"])
+  expected = optax.apply_updates(state["params"], updates)
+  assert float(metrics[0]) == pytest.approx(float(value), rel=1e-6)
+  for a, b in zip(jax.tree_util.tree_leaves(new["params"]), jax.tree_util.tree_leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  assert int(new["step"]) == 3
