@@ -465,3 +465,37 @@ def test_train_step_called_on_its_own_is_one_sgd_step_on_the_weighted_loss():
   for a, b in zip(jax.tree_util.tree_leaves(new["params"]), jax.tree_util.tree_leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
   assert int(new["step"]) == 3
+
+
+def test_evaluation_counts_only_the_real_test_images():
+  # 7 test images in batches of 3: two padding images (label 0) fill the last batch. Counting
+  # them would change both the accuracy's numerator and its denominator.
+  config = minibatch.CifarConfig(width=2, batch_size=4, epochs=1, eval_batch_size=3)
+  trainer = minibatch.Trainer(config, train_size=8)
+  state = trainer.init_state()
+  rng = np.random.default_rng(1)
+  images = rng.integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
+  logits = trainer.model.apply({"params": state["params"], "batch_stats": state["batch_stats"]},
+                               cifar.normalise(images), train=False)
+  predicted = np.asarray(jnp.argmax(logits, -1))
+  labels = predicted.copy()
+  labels[:3] = (predicted[:3] + 1) % 10  # 4 of 7 right
+  loss, accuracy = trainer.evaluate(state, images, labels)
+  assert accuracy == pytest.approx(4 / 7)
+  from dynloss_lib import losses
+  assert loss == pytest.approx(float(jnp.mean(losses.cross_entropy(logits, jnp.asarray(labels)))),
+                               rel=1e-5)
+
+
+def test_cifar10_study_command_prints_the_stored_runs(capsys):
+  # The --study path of the CLI, on the stored subset-cpu study (nothing is trained).
+  import json
+  folder = Path(__file__).resolve().parents[1] / "book" / "results"
+  assert cli.main(["cifar10", "--study", "subset-cpu", "--parts", "static", "--results-dir",
+                   str(folder), "--json", "--no-progress"]) == 0
+  lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+  study = cifar_study.STUDIES["subset-cpu"]
+  stored = cifar_study.run_study(study, folder, parts=["static"], stored_only=True)["static"]
+  assert [line["config"]["seed"] for line in lines] == list(study.seeds)
+  assert [line["final_test_accuracy"] for line in lines] == [
+      r.final["final_test_accuracy"] for r in stored]
