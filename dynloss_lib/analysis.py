@@ -12,7 +12,7 @@ objects (see :func:`hessian_probe`, :func:`ntk_probe`, :func:`class_loss_probe`)
   :math:`\Theta_{ia,jb} = \sum_p \partial_p f_a(x_i)\, \partial_p f_b(x_j)`,
   by default averaged over the outputs (:math:`\frac1C \sum_a \Theta_{ia,ja}`,
   what the default ``trace_axes=(-1,)`` of ``neural_tangents.empirical_ntk_fn``
-  computes, and so what the reference plotted).
+  computes, and so what the reference plotted); :math:`\lambda_{\max}` by Lanczos.
 * Onset of an instability: the first step of a cycle at which a gradient step
   *increases* the loss it descends (at that step's fixed :math:`\Gamma`), see
   :func:`fixed_gamma_loss_change` and :func:`instability_onsets`.
@@ -27,12 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynloss_lib import losses, training
-
-
-def _check_int(name, value, minimum):
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-    raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+from dynloss_lib import checks, losses, training
 
 
 def hessian_vector_product(loss_fn: Callable, params, vector):
@@ -81,8 +76,7 @@ def lanczos_eigenvalues(matvec: Callable, start, order: int):
     Array([ 4.,  1., -2.], dtype=float64)
   """
   dim = int(np.prod(np.shape(start)))
-  if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2:
-    raise ValueError(f"the Lanczos order must be an integer >= 2, got {order=}")
+  checks.integer("order", order, minimum=2)
   if order > dim:
     raise ValueError(f"the Lanczos order cannot exceed the dimension {dim} "
                      f"(the number of parameters), got {order=}")
@@ -95,22 +89,24 @@ def lanczos_eigenvalues(matvec: Callable, start, order: int):
     return w
 
   def step(j, state):
-    basis, alphas, betas = state
+    basis, alphas, betas, scale = state
     v = basis[j]
     w = matvec(v)
     alpha = jnp.vdot(v, w)
     w = orthogonalise(w, basis)  # rows > j are still zero
     beta = jnp.linalg.norm(w)
-    # On breakdown (beta ~ 0) any unit vector orthogonal to the basis continues it.
+    # On breakdown (beta ~ 0 next to the largest |alpha| or beta so far: rounding noise left
+    # in a null space counts) any unit vector orthogonal to the basis continues it.
     fallback = orthogonalise(jnp.sin(jnp.arange(dim, dtype=w.dtype) * (j + 1.7)), basis)
-    safe = beta > 1e-12 * jnp.abs(alpha) + 1e-300
+    scale = jnp.maximum(scale, jnp.abs(alpha))
+    safe = beta > 1e-12 * scale + 1e-300
     w = jnp.where(safe, w / jnp.where(safe, beta, 1.0), fallback / jnp.linalg.norm(fallback))
     beta = jnp.where(safe, beta, 0.0)
     basis = jnp.where(j + 1 < order, basis.at[jnp.minimum(j + 1, order - 1)].set(w), basis)
-    return basis, alphas.at[j].set(alpha), betas.at[j].set(beta)
+    return basis, alphas.at[j].set(alpha), betas.at[j].set(beta), jnp.maximum(scale, beta)
 
   zeros = jnp.zeros(order, start.dtype)
-  _, alphas, betas = jax.lax.fori_loop(0, order, step, (basis, zeros, zeros))
+  _, alphas, betas, _ = jax.lax.fori_loop(0, order, step, (basis, zeros, zeros, zeros[0]))
   tridiagonal = jnp.diag(alphas) + jnp.diag(betas[:-1], 1) + jnp.diag(betas[:-1], -1)
   return jnp.linalg.eigvalsh(tridiagonal)[::-1]
 
@@ -144,11 +140,8 @@ def hessian_top_eigenvalues(loss_fn: Callable, params, order: int = 10, count: i
     Array([4., 2.], dtype=float64)
   """
   flat, unravel = ravel_pytree(params)
-  if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2:
-    raise ValueError(f"the Lanczos order must be an integer >= 2, got {order=}")
-  _check_int("count", count, 1)
-  if count > order:
-    raise ValueError(f"count cannot exceed the Lanczos order {order}, got {count=}")
+  checks.integer("order", order, minimum=2)
+  checks.integer("count", count, minimum=1, maximum=order, note="the Lanczos order")
   start = jax.random.normal(jax.random.PRNGKey(seed), flat.shape, flat.dtype)
   flat_loss = lambda w: loss_fn(unravel(w))
   matvec = lambda v: hessian_vector_product(flat_loss, flat, v)
@@ -168,8 +161,9 @@ def empirical_ntk(apply_fn: Callable, params, x, trace_outputs: bool = True):
     x: ``(N, ...)`` inputs, ``N >= 1``.
     trace_outputs: if True (default) return the ``(N, N)`` kernel averaged
       over the outputs, :math:`\frac1C \sum_a \Theta_{ia,ja}` (``neural_tangents``'
-      ``trace_axes=(-1,)``, which normalises its trace by the dimension); if False the full ``(N C, N C)`` kernel with row
-      index ``i * C + a`` (``trace_axes=()`` transposed to ``(N, C, N, C)``).
+      ``trace_axes=(-1,)``, which normalises its trace by the dimension); if False
+      the full ``(N C, N C)`` kernel with row index ``i * C + a`` (``trace_axes=()``
+      transposed to ``(N, C, N, C)``).
 
   Returns:
     The kernel matrix (symmetric, positive semi-definite).
@@ -183,26 +177,43 @@ def empirical_ntk(apply_fn: Callable, params, x, trace_outputs: bool = True):
     >>> empirical_ntk(apply_fn, jnp.zeros((2, 3)), x, trace_outputs=False).shape
     (6, 6)
   """
+  blocks, divisor = _jacobian_blocks(apply_fn, params, x, trace_outputs)
+  return sum(block.T @ block for block in blocks) / divisor
+
+
+def _jacobian_blocks(apply_fn, params, x, trace_outputs):
+  """Transposed per-sample Jacobian, a block per leaf: kernel = sum B^T B / divisor."""
   x = jnp.asarray(x)
   if x.ndim == 0 or x.shape[0] == 0:
     raise ValueError(f"the NTK needs at least one sample, got x of shape {x.shape}")
-  flat, unravel = ravel_pytree(params)
-  per_sample = lambda w, xi: apply_fn(unravel(w), xi[None])[0]
-  jacobian = jax.vmap(jax.jacrev(per_sample), in_axes=(None, 0))(flat, x)  # (N, C, P)
-  if trace_outputs:
-    return jnp.einsum("iap,jap->ij", jacobian, jacobian) / jacobian.shape[1]
-  rows = jacobian.reshape(-1, jacobian.shape[-1])
-  return rows @ rows.T
+  per_sample = lambda p, xi: apply_fn(p, xi[None])[0]
+  leaves = jax.tree_util.tree_leaves(jax.vmap(jax.jacrev(per_sample), in_axes=(None, 0),
+                                              out_axes=-1)(params, x))  # (C, *leaf, N)
+  c, n = leaves[0].shape[0], leaves[0].shape[-1]
+  if trace_outputs:  # column i holds every output's gradient: B^T B sums over both
+    return [leaf.reshape(-1, n) for leaf in leaves], c
+  return [jnp.moveaxis(leaf, 0, -1).reshape(-1, n * c) for leaf in leaves], 1
 
 
-def ntk_top_eigenvalue(apply_fn: Callable, params, x, trace_outputs: bool = True):
-  r"""Largest eigenvalue of :func:`empirical_ntk` (dense symmetric solve).
+def ntk_top_eigenvalue(apply_fn: Callable, params, x, trace_outputs: bool = True,
+                       order: int | None = None):
+  r"""Largest eigenvalue of :func:`empirical_ntk`, dense or by Lanczos.
+
+  .. math::
+    \Theta v = J (J^\top v) \quad \text{(traced: } \tfrac1C \textstyle\sum_a J_a (J_a^\top v))
+
+  ``order=None`` solves the dense kernel; an integer runs that many
+  :func:`lanczos_eigenvalues` steps from the all-ones vector on these products with
+  the per-sample Jacobian :math:`J`, never forming :math:`\Theta`: a lower bound,
+  exact once ``order`` reaches the kernel's size (it is cut to it); on the Fig. 4
+  run (first 50 points, traced) order 6 is within 3e-9 of dense at all 70,000 steps.
 
   Args:
     apply_fn: ``apply_fn(params, x) -> (N, C)``.
     params: a pytree of parameters.
     x: ``(N, ...)`` inputs.
     trace_outputs: see :func:`empirical_ntk`.
+    order: None (dense) or the number of Lanczos steps, an integer >= 2.
 
   Returns:
     Scalar :math:`\lambda_{\max}(\Theta)`.
@@ -212,13 +223,17 @@ def ntk_top_eigenvalue(apply_fn: Callable, params, x, trace_outputs: bool = True
     >>> x = jnp.array([[1.0, 0.0], [0.0, 2.0]])
     >>> float(ntk_top_eigenvalue(apply_fn, jnp.zeros((2, 3)), x))
     4.0
+    >>> float(ntk_top_eigenvalue(apply_fn, jnp.zeros((2, 3)), x, order=2).round(12))
+    4.0
   """
-  return jnp.linalg.eigvalsh(empirical_ntk(apply_fn, params, x, trace_outputs))[-1]
-
-
-def _check_every(every):
-  if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-    raise ValueError(f"the measurement interval must be an integer >= 1, got {every=}")
+  if order is not None:
+    checks.integer("order", order, minimum=2)
+  blocks, divisor = _jacobian_blocks(apply_fn, params, x, trace_outputs)
+  size = blocks[0].shape[1]
+  if order is None or size == 1:
+    return jnp.linalg.eigvalsh(sum(b.T @ b for b in blocks) / divisor)[-1]
+  matvec = lambda v: sum((b @ v) @ b for b in blocks) / divisor
+  return lanczos_eigenvalues(matvec, jnp.ones(size, blocks[0].dtype), min(order, size))[0]
 
 
 def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
@@ -247,11 +262,10 @@ def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
     >>> hessian_probe(lambda p, x: x, jnp.zeros((1, 2)), jnp.zeros(1, int), every=0)
     Traceback (most recent call last):
     ...
-    ValueError: the measurement interval must be an integer >= 1, got every=0
+    ValueError: every must be an integer >= 1, got every=0
   """
-  _check_every(every)
-  if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2:
-    raise ValueError(f"the Lanczos order must be an integer >= 2, got {order=}")
+  checks.integer("every", every, minimum=1)
+  checks.integer("order", order, minimum=2)
   x, y = jnp.asarray(x), jnp.asarray(y)
 
   def fn(params, gamma):
@@ -261,8 +275,8 @@ def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
   return training.Probe(fn, every=int(every))
 
 
-def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1,
-              trace_outputs: bool = True) -> training.Probe:
+def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1, trace_outputs: bool = True,
+              order: int | None = 6) -> training.Probe:
   r"""In-loop measurement of :math:`\lambda_{\max}` of the empirical NTK on ``x_subset``.
 
   Args:
@@ -270,6 +284,7 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1,
     x_subset: ``(N, ...)`` inputs, ``N >= 1`` (Fig. 4: the first 50 points).
     every: measure every ``every`` records (>= 1).
     trace_outputs: see :func:`empirical_ntk`.
+    order: Lanczos steps of :func:`ntk_top_eigenvalue` (>= 2), None for the dense solve.
 
   Returns:
     A :class:`training.Probe` whose value is a scalar.
@@ -280,11 +295,13 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1,
     ...
     ValueError: the NTK subset is empty, got x_subset of shape (0, 2)
   """
-  _check_every(every)
+  checks.integer("every", every, minimum=1)
+  if order is not None:
+    checks.integer("order", order, minimum=2)
   x_subset = jnp.asarray(x_subset)
   if x_subset.ndim == 0 or x_subset.shape[0] == 0:
     raise ValueError(f"the NTK subset is empty, got x_subset of shape {x_subset.shape}")
-  fn = lambda params, gamma: ntk_top_eigenvalue(apply_fn, params, x_subset, trace_outputs)
+  fn = lambda params, gamma: ntk_top_eigenvalue(apply_fn, params, x_subset, trace_outputs, order)
   return training.Probe(fn, every=int(every))
 
 
@@ -404,8 +421,8 @@ def instability_onsets(loss_change, cycle_length: int, *, quiet: int = 250,
     >>> instability_onsets(change, cycle_length=5, quiet=1)
     array([ 2,  5, -1])
   """
-  _check_int("cycle_length", cycle_length, 1)
-  _check_int("quiet", quiet, 0)
+  checks.integer("cycle_length", cycle_length, minimum=1)
+  checks.integer("quiet", quiet, minimum=0)
   if not tolerance >= 0:
     raise ValueError(f"tolerance must be >= 0, got {tolerance=}")
   change = np.asarray(loss_change, dtype=float)

@@ -8,7 +8,7 @@ from jax.flatten_util import ravel_pytree
 
 from dynloss_lib import analysis, data, losses, models, schedules, training
 from dynloss_lib.studies import landscape
-from dynloss_lib.experiments import SpiralConfig
+from dynloss_lib.experiments import SpiralConfig, run_spiral
 
 
 def _spiral_problem(width, seed=0, step=2000):
@@ -103,6 +103,56 @@ def test_ntk_matches_explicit_jacobian_contraction():
   assert np.min(np.linalg.eigvalsh(np.asarray(ours))) > -1e-10 * np.max(np.asarray(ours))
   np.testing.assert_allclose(analysis.ntk_top_eigenvalue(module.apply, params, subset),
                              np.linalg.eigvalsh(traced)[-1], rtol=1e-12)
+
+
+def test_lanczos_at_full_order_on_a_rank_deficient_operator():
+  # rank 3 in dimension 10: once the Krylov space is exhausted, what is left of
+  # B^T (B v) is rounding noise, which must count as a breakdown, not a direction
+  b = jnp.asarray(np.random.default_rng(0).standard_normal((3, 10)))
+  ritz = analysis.lanczos_eigenvalues(lambda v: (b @ v) @ b, jnp.ones(10), order=10)
+  dense = np.linalg.eigvalsh(np.asarray(b.T @ b))[::-1]
+  assert np.max(np.abs(np.asarray(ritz) - dense)) <= 1e-12 * dense[0]
+
+
+@pytest.mark.parametrize("points,trace_outputs,order", [(7, True, 7), (7, True, 30),
+                                                        (4, False, 12), (7, False, 21)])
+def test_ntk_lanczos_is_exact_at_the_kernel_size(points, trace_outputs, order):
+  # (7, False, 21): a 21 x 21 kernel of rank 7 from a width-6 MLP
+  module, params, x, *_ = _spiral_problem(width=6)
+  kernel = analysis.empirical_ntk(module.apply, params, x[:points], trace_outputs)
+  top = analysis.ntk_top_eigenvalue(module.apply, params, x[:points], trace_outputs, order)
+  np.testing.assert_allclose(top, np.linalg.eigvalsh(np.asarray(kernel))[-1], rtol=1e-12)
+
+
+def test_ntk_lanczos_matches_dense_on_the_fig4_subset():
+  # the Fig. 4 run after 1,500 steps: first 50 points, width 100, the probe's order 6
+  run = run_spiral(landscape.FIG4.replace(steps=1500), progress=False)
+  module, x = models.mlp(100), jnp.asarray(data.spiral()[0][:50])
+  params = jax.tree_util.tree_map(jnp.asarray, run.params)
+  dense = float(analysis.ntk_top_eigenvalue(module.apply, params, x))
+  lanczos = float(analysis.ntk_top_eigenvalue(module.apply, params, x, order=6))
+  assert dense * (1 - 1e-12) <= lanczos <= dense * (1 + 1e-14)  # a lower bound, to rounding
+  coarse = float(analysis.ntk_top_eigenvalue(module.apply, params, x, order=4))
+  assert 1e-9 < 1 - coarse / dense < 1e-6  # four steps are not enough: the test can tell
+  # the full kernel's top eigenvalues nearly coincide over the outputs: more steps
+  full = analysis.ntk_top_eigenvalue(module.apply, params, x, trace_outputs=False)
+  np.testing.assert_allclose(analysis.ntk_top_eigenvalue(module.apply, params, x, False, 14),
+                             full, rtol=1e-10)
+  probe = analysis.ntk_probe(module.apply, x)
+  np.testing.assert_allclose(probe.fn(params, None), lanczos, rtol=1e-15)
+
+
+def test_ntk_top_eigenvalue_of_one_point_and_bad_orders():
+  module, params, x, *_ = _spiral_problem(width=3)
+  one = analysis.ntk_top_eigenvalue(module.apply, params, x[:1], order=6)
+  np.testing.assert_allclose(one, analysis.empirical_ntk(module.apply, params, x[:1])[0, 0],
+                             rtol=1e-14)
+  for order in (1, 0, 2.0, True):
+    with pytest.raises(ValueError, match=f"order={order!r}"):
+      analysis.ntk_top_eigenvalue(module.apply, params, x[:5], order=order)
+    with pytest.raises(ValueError, match=f"order={order!r}"):
+      analysis.ntk_probe(module.apply, x[:5], order=order)
+  assert analysis.ntk_probe(module.apply, x[:5], order=None).every == 1
 
 
 def test_empty_ntk_subset():
