@@ -336,6 +336,13 @@ def dynamical_mse(directory, recompute: bool = False, progress: bool = True,
   return MSEStudy(rates, arms, halving_runs)
 
 
+def study_runs(directory, study: MSEStudy) -> list:
+  """Every stored run of ``study`` (the halving runs included), for costs and machines."""
+  configs = [study_config(w, loss, a, t, s, arm.learning_rate)
+             for (w, loss, a, t), arm in study.arms.items() for s in SEEDS]
+  return stored_runs(directory, configs) + list(study.halving_runs)
+
+
 def _interval(gain) -> str:
   return f"{gain.mean:+.4f} (95% CI {gain.low:+.4f} to {gain.high:+.4f})"
 
