@@ -276,7 +276,7 @@ def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
 
 
 def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1, trace_outputs: bool = True,
-              order: int | None = 6) -> training.Probe:
+              order: int | None = 6, kernel_fn: Callable | None = None) -> training.Probe:
   r"""In-loop measurement of :math:`\lambda_{\max}` of the empirical NTK on ``x_subset``.
 
   Args:
@@ -285,6 +285,8 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1, trace_outputs: bo
     every: measure every ``every`` records (>= 1).
     trace_outputs: see :func:`empirical_ntk`.
     order: Lanczos steps of :func:`ntk_top_eigenvalue` (>= 2), None for the dense solve.
+    kernel_fn: ``kernel_fn(params, x) -> (N, N)``, the trace-averaged kernel in closed form
+      (e.g. :func:`dynloss_lib.models.mlp_ntk`); the Lanczos steps then multiply by it.
 
   Returns:
     A :class:`training.Probe` whose value is a scalar.
@@ -301,7 +303,18 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1, trace_outputs: bo
   x_subset = jnp.asarray(x_subset)
   if x_subset.ndim == 0 or x_subset.shape[0] == 0:
     raise ValueError(f"the NTK subset is empty, got x_subset of shape {x_subset.shape}")
-  fn = lambda params, gamma: ntk_top_eigenvalue(apply_fn, params, x_subset, trace_outputs, order)
+  if kernel_fn is None:
+    fn = lambda params, gamma: ntk_top_eigenvalue(apply_fn, params, x_subset, trace_outputs,
+                                                  order)
+  else:
+    if not trace_outputs:
+      raise ValueError("kernel_fn gives the trace-averaged kernel; got trace_outputs=False")
+    def fn(params, gamma):
+      kernel = kernel_fn(params, x_subset)
+      if order is None or x_subset.shape[0] == 1:
+        return jnp.linalg.eigvalsh(kernel)[-1]
+      start = jnp.ones(x_subset.shape[0], kernel.dtype)
+      return lanczos_eigenvalues(lambda v: kernel @ v, start, min(order, x_subset.shape[0]))[0]
   return training.Probe(fn, every=int(every))
 
 

@@ -89,6 +89,45 @@ def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
              use_bias=use_bias)
 
 
+def mlp_ntk(params, x):
+  r"""The empirical NTK of the biased MLP in closed form, averaged over its outputs.
+
+  For :math:`f_a(x) = \sum_k W^{(2)}_{ka} h_k(x) + b^{(2)}_a` with
+  :math:`h = \operatorname{relu}(z)`, :math:`z = x W^{(1)} + b^{(1)}`, the derivatives
+  are outer products, so
+
+  .. math::
+    \Theta_{ij} = h(x_i) \cdot h(x_j) + 1
+      + \sum_k s_k\, [z_k(x_i) > 0]\, [z_k(x_j) > 0]\, (x_i \cdot x_j + 1),
+    \qquad s_k = \tfrac1C \textstyle\sum_a (W^{(2)}_{ka})^2,
+
+  which equals :func:`dynloss_lib.analysis.empirical_ntk` (the trace-averaged
+  kernel) without building a per-sample Jacobian.
+
+  Args:
+    params: the MLP's parameters (``{"params": {"Dense_0": ..., "Dense_1": ...}}``, with biases).
+    x: ``(N, d)`` inputs.
+
+  Returns:
+    ``(N, N)`` kernel.
+
+  Examples:
+    >>> module = mlp(4)
+    >>> params = module.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+    >>> mlp_ntk(params, jnp.zeros((2, 2))).tolist()   # zero inputs, zero biases: only b2 moves f
+    [[1.0, 1.0], [1.0, 1.0]]
+  """
+  layers = params["params"]
+  if set(layers) != {"Dense_0", "Dense_1"} or "bias" not in layers["Dense_0"]:
+    raise ValueError(f"mlp_ntk needs the biased two-layer MLP's parameters, got layers "
+                     f"{ {k: sorted(v) for k, v in layers.items()} }")
+  w1, b1, w2 = layers["Dense_0"]["kernel"], layers["Dense_0"]["bias"], layers["Dense_1"]["kernel"]
+  z = x @ w1 + b1
+  active = (z > 0).astype(z.dtype)
+  readout = jnp.mean(w2 ** 2, axis=1)
+  return jax.nn.relu(z) @ jax.nn.relu(z).T + 1.0 + ((active * readout) @ active.T) * (x @ x.T + 1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class Apply:
   """``module.apply`` as a hashable value: equal modules give equal functions, so the

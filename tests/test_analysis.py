@@ -303,3 +303,23 @@ def test_measured_run_trains_and_measures_the_configured_loss():
   with pytest.raises(ValueError, match="loss='dmse_sample'; use Measurements"):
     landscape.run_measured(config.replace(loss="dmse_sample"), landscape.Measurements(),
                            progress=False)
+
+
+def test_closed_form_mlp_kernel_equals_the_empirical_ntk():
+  x, _ = data.spiral()
+  x = jnp.asarray(x[:40])
+  module = models.mlp(30)
+  params = module.init(jax.random.PRNGKey(2), x[:1])
+  # away from the zero-bias initialisation, so that every term of the formula matters
+  params = jax.tree_util.tree_map(
+      lambda a: a + 0.2 * jax.random.normal(jax.random.PRNGKey(5), a.shape), params)
+  generic = analysis.empirical_ntk(module.apply, params, x)
+  np.testing.assert_allclose(models.mlp_ntk(params, x), generic, rtol=1e-12, atol=1e-12)
+  fast = analysis.ntk_probe(module.apply, x, kernel_fn=models.mlp_ntk).fn(params, None)
+  dense = jnp.linalg.eigvalsh(generic)[-1]
+  assert abs(float(fast) / float(dense) - 1) < 1e-8
+  with pytest.raises(ValueError, match="biased two-layer MLP"):
+    bias_free = models.mlp(30, use_bias=False)
+    models.mlp_ntk(bias_free.init(jax.random.PRNGKey(0), x[:1]), x)
+  with pytest.raises(ValueError, match="trace_outputs=False"):
+    analysis.ntk_probe(module.apply, x, kernel_fn=models.mlp_ntk, trace_outputs=False)

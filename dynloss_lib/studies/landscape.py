@@ -91,8 +91,9 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
       apply_fn, x, y, order=measurements.hessian_order, every=measurements.hessian_every,
       loss=loss)}
   if measurements.ntk_points:
+    # the MLP's kernel in closed form (equal to the generic one, without a per-sample Jacobian)
     probes["ntk_max"] = analysis.ntk_probe(apply_fn, x[:measurements.ntk_points],
-                                           every=measurements.ntk_every)
+                                           every=measurements.ntk_every, kernel_fn=models.mlp_ntk)
   if measurements.class_losses:
     probes["class_losses"] = analysis.class_loss_probe(apply_fn, x, y, config.num_classes)
   hyper = schedule_hyper([config], dtype)
