@@ -74,3 +74,23 @@ def test_class_key_rejects_wrong_number_of_names(names):
 
 def test_series_colors_are_distinct():
   assert len(set(plotting.SERIES_COLORS)) == len(plotting.SERIES_COLORS)
+
+
+@pytest.mark.parametrize("zoom", [False, True])
+def test_fig4_figure_draws_the_six_panels_and_the_onsets(zoom):
+  import matplotlib.pyplot as plt
+  from dynloss_lib.plotting import fig4_figure
+  steps = np.arange(0, 100, 10)
+  arrays = {"bin_step": steps, "gamma": np.ones((10, 3)), "F_min": np.ones(10), "F_max": np.ones(10),
+            "dF_min": np.zeros(10), "dF_max": np.zeros(10), "acc_mean": np.ones(10),
+            "ntk_min": np.ones(10), "ntk_max": np.ones(10), "hessian_step": steps,
+            "hessian_max": np.full(10, 1.5), "onsets": np.array([35, -1, 75]),
+            "zoom_step": np.arange(30, 60), "zoom_gamma": np.ones((30, 3)),
+            **{f"zoom_{k}": np.ones(30) for k in ("F", "dF", "acc", "ntk")}}
+  fig = fig4_figure(arrays, learning_rate=1.0, title="t", zoom=zoom)
+  axes = fig.axes
+  assert len(axes) == 6 and axes[4].get_ylabel() == r"Hessian $\lambda_{\max}$"
+  assert [line.get_ydata()[0] for line in axes[4].lines if line.get_linestyle() == "--"] == [2.0]
+  onsets = sorted({line.get_xdata()[0] for line in axes[1].lines if line.get_color() == "0.6"})
+  assert onsets == ([35] if zoom else [35, 75])  # -1 is no onset; the zoom shows its window only
+  plt.close(fig)
