@@ -11,36 +11,26 @@ dynamical too. Its formulas are not available here, so the book defines two
   F_{\rm output} = \frac1N \sum_j \tfrac12 \sum_a \Gamma_a (f_a(x_j) - [a = y_j])^2.
 
 The design, fixed before any of its runs was looked at. Every run: the spiral,
-Dense(width)-ReLU-Dense(3) with the paper's initialisation, full-batch GD,
-float64, 70,000 steps, the last cycle static, validation on the 3,000-point set
-(``validation_draws=10``), seeds :data:`SEEDS`.
+Dense(width)-ReLU-Dense(3), the paper's initialisation, full-batch GD, float64,
+70,000 steps, the last cycle static, the 3,000-point validation set, seeds :data:`SEEDS`.
 
-1. **Learning rate.** The cross-entropy keeps the paper's :math:`\eta = 1`. The
-   MSE family gets :func:`learning_rate`: :math:`\lambda_{\max}(H_{\rm CE}) /
-   \lambda_{\max}(H_{\rm MSE})` of the static losses at seed 0's initialisation,
-   rounded to 3 significant digits (the same :math:`\eta \lambda_{\max}` at
-   initialisation as the paper's cross-entropy run). If seed 0's static MSE run
-   diverges at that rate, the rate is halved until it does not
-   (:func:`settled_learning_rate`; every halving is reported).
-2. **Widths** :data:`WIDTHS` (the generalisation study's).
-3. **Grid** per dynamical MSE: A in :data:`AMPLITUDES` x T in :data:`PERIODS`,
-   every run paired with the static MSE run of its seed (``dmse_sample`` at
-   A = 1; ``dmse_output`` at A = 1 is the same loss and is not run again).
-4. **Cross-entropy arm**: static and (A = 70, T = 5000) at every width, the
-   generalisation study's own configurations (shared runs).
-5. **Verdicts**: per loss and width, the paired gain (dynamical minus its own
-   static loss, same seed) in validation and train accuracy with its 95%
-   bootstrap interval. The pre-declared primary cell is :data:`PRIMARY_CELL`;
-   the other three cells are a screen (a best cell chosen among four would be
-   biased). Families: static MSE minus static CE, paired by seed. A run that
-   diverges counts with the accuracy of the parameters it stopped at, and is
-   reported.
-6. **Curvature** (:func:`mse_curvature`): the Hessian's :math:`\lambda_{\max}`
-   of the loss being trained at width 100, every 100 steps (Lanczos order 10),
-   for :data:`CURVATURE_ARMS` on seeds :data:`CURVATURE_SEEDS`, over
-   :data:`CURVATURE_STEPS` steps (4 cycles, shorter than the 70,000-step runs
-   for cost; no static last cycle, so every measurement is of a dynamical loss
-   where one is trained).
+1. **Learning rate**: 1 for the cross-entropy (the paper's); for the MSE family
+   :func:`learning_rate` (the same :math:`\eta \lambda_{\max}` at initialisation),
+   halved while seed 0's static MSE run diverges (:func:`settled_learning_rate`).
+2. **Widths** :data:`WIDTHS`.
+3. **Grid** per dynamical MSE: :data:`AMPLITUDES` x :data:`PERIODS`, each run paired
+   with the static MSE run of its seed (``dmse_sample`` at A = 1, which ``dmse_output``
+   at A = 1 equals).
+4. **Cross-entropy arm**: static and (70, 5000), the generalisation study's own runs.
+5. **Verdicts**: the paired gain (dynamical minus its own static loss, same seed) in
+   validation and train accuracy, with its 95% bootstrap interval; the pre-declared
+   primary cell :data:`PRIMARY_CELL` decides, the other three cells are a screen.
+   Families: static MSE minus static CE. A diverged run keeps the accuracy of the
+   parameters it stopped at, and is reported.
+6. **Curvature** (:func:`mse_curvature`): the Hessian's :math:`\lambda_{\max}` of the
+   loss trained, width 100, every 100 steps (Lanczos order 10), :data:`CURVATURE_ARMS`
+   on :data:`CURVATURE_SEEDS`, :data:`CURVATURE_STEPS` steps (4 cycles, for cost; no
+   static last cycle).
 """
 
 from __future__ import annotations
@@ -74,7 +64,6 @@ LANCZOS_ORDER = 40
 """Lanczos order of :func:`curvature_at_init` (order 20 already agrees with a dense
 Hessian to 1e-12 at widths 100 and 300; a test checks order 40 against one)."""
 MAX_HALVINGS = 5
-LABELS = {"cross_entropy": "CE", "dmse_sample": "dmse_sample", "dmse_output": "dmse_output"}
 
 CURVATURE_WIDTH = 100
 CURVATURE_SEEDS = tuple(range(10))
@@ -301,11 +290,6 @@ class MSEStudy:
         "cross_entropy"))
     return stats.paired_bootstrap(getattr(mse, metric), getattr(ce, metric))
 
-  def total_seconds(self) -> float:
-    """Compute time of every distinct run (the halving runs included)."""
-    return float(sum(a.wall_seconds.sum() for a in self.arms.values())
-                 + sum(r.final["wall_seconds"] for r in self.halving_runs))
-
 
 def dynamical_mse(directory, recompute: bool = False, progress: bool = True,
                   devices: int | None = None, compute: bool = True) -> MSEStudy:
@@ -351,8 +335,8 @@ def verdict_sentence(study: MSEStudy, width: int, loss: str, cell=PRIMARY_CELL) 
   """One loss at one width against its own static loss, in one sentence with its numbers."""
   val, train = study.gain(width, loss, cell, "val"), study.gain(width, loss, cell, "train")
   diverged = int(study.arm(width, loss, *cell).diverged.sum())
-  static = "static MSE" if loss != "cross_entropy" else "static CE"
-  return (f"Width {width}, {LABELS[loss]} (A = {cell[0]:g}, T = {cell[1]}) minus {static}: "
+  name, static = ("CE", "static CE") if loss == "cross_entropy" else (loss, "static MSE")
+  return (f"Width {width}, {name} (A = {cell[0]:g}, T = {cell[1]}) minus {static}: "
           f"validation accuracy {_interval(val)}, {val.verdict()}; train accuracy "
           f"{_interval(train)}, {train.verdict()} ({val.n} paired seeds, {diverged} diverged).")
 
@@ -364,28 +348,56 @@ def family_sentence(study: MSEStudy, width: int) -> str:
           f"{val.verdict()}; train accuracy {_interval(train)}, {train.verdict()}.")
 
 
-def _claim(text, gain, holds):
+def _claim(text, statistic, holds):
   from dynloss_lib.studies.check import Claim
-  return Claim(text, gain, holds)
+  return Claim(text, float(statistic), bool(holds))
+
+
+def width100_train_gain(directory):
+  """Width 100: both dynamical MSEs (70, 5000) train better than the static MSE."""
+  study = dynamical_mse(directory, progress=False, compute=False)
+  low = min(study.gain(100, loss, PRIMARY_CELL, "train").low for loss in DYNAMICAL_MSE)
+  return _claim("width 100, A=70, T=5000: lower 95% bound of the paired train gain of "
+                "dmse_sample and dmse_output over the static MSE > 0", low, low > 0)
+
+
+def static_mse_never_fits(directory):
+  """The static MSE fits the spiral at none of the widths (median train accuracy < 0.9)."""
+  study = dynamical_mse(directory, progress=False, compute=False)
+  value = max(np.median(study.arm(w, STATIC_MSE).train) for w in WIDTHS)
+  return _claim("static MSE: median train accuracy < 0.9 at every width", value, value < 0.9)
+
+
+def width1000_mse_collapses(directory):
+  """Width 1000: every MSE-family arm ends near chance (mean train accuracy <= 0.4)."""
+  study = dynamical_mse(directory, progress=False, compute=False)
+  value = max(arm.train.mean() for (w, loss, _, _), arm in study.arms.items()
+              if w == 1000 and loss != "cross_entropy")
+  return _claim("width 1000: every MSE-family arm's mean train accuracy <= 0.4", value,
+                value <= 0.4)
+
+
+def mse_edge_of_stability(directory):
+  """Width 100: each MSE arm's median lambda_max / (2/eta) over the second half is within
+  5% of 1 (the edge of stability)."""
+  curvature = mse_curvature(directory, progress=False, compute=False)
+  value = max(abs(r - 1.0) for r, loss in zip(curvature.ratio_medians(), curvature.losses)
+              if loss != "cross_entropy")
+  return _claim("width 100, MSE family: |median lambda_max / (2/eta) - 1| <= 0.05", value,
+                value <= 0.05)
 
 
 @dataclasses.dataclass
 class Curvature:
   """The curvature runs (see :func:`mse_curvature`).
 
-  Attributes:
-    labels, losses, amplitudes: :data:`CURVATURE_ARMS`.
-    learning_rates: ``(arms,)`` the rate each arm trains with.
-    seeds: :data:`CURVATURE_SEEDS`.
-    steps: ``(M,)`` measured steps.
-    hessian: ``(arms, seeds, M)`` :math:`\\lambda_{\\max}` (NaN after a divergence).
-    train: ``(arms, seeds)`` final train accuracy.
-    diverged: ``(arms, seeds)`` True where the run diverged.
-    wall_seconds: ``(arms, seeds)`` training time.
+  Attributes: ``labels`` and ``losses`` of :data:`CURVATURE_ARMS`, ``learning_rates``
+  ``(arms,)``, ``seeds``, the measured ``steps`` ``(M,)``, ``hessian`` ``(arms, seeds, M)``
+  (NaN after a divergence), and ``(arms, seeds)`` final ``train`` accuracy, ``diverged``
+  and ``wall_seconds``.
   """
   labels: tuple
   losses: tuple
-  amplitudes: tuple
   learning_rates: np.ndarray
   seeds: tuple
   steps: np.ndarray
@@ -473,7 +485,7 @@ def mse_curvature(directory, recompute: bool = False, progress: bool = True,
   shape = (len(CURVATURE_ARMS), len(CURVATURE_SEEDS))
   final = lambda name: np.array([r.final[name] for r in records], dtype=float).reshape(shape)
   return Curvature(tuple(a[0] for a in CURVATURE_ARMS), tuple(a[1] for a in CURVATURE_ARMS),
-                   tuple(a[2] for a in CURVATURE_ARMS), rates, CURVATURE_SEEDS,
+                   rates, CURVATURE_SEEDS,
                    records[0].arrays["hessian_step"],
                    np.stack([r.arrays["hessian_max"] for r in records]).reshape(*shape, -1),
                    final("train_accuracy"), final("diverged_step") >= 0, final("wall_seconds"))

@@ -35,6 +35,10 @@ CLAIMS: dict[str, list[str]] = {
                      "dynloss_lib.studies.spiral:dynamical_fits"],
     "generalisation": ["dynloss_lib.studies.generalisation:confirmation_no_gain",
                        "dynloss_lib.studies.generalisation:follow_up_gain"],
+    "dynamical_mse": ["dynloss_lib.studies.mse:width100_train_gain",
+                      "dynloss_lib.studies.mse:static_mse_never_fits",
+                      "dynloss_lib.studies.mse:width1000_mse_collapses"],
+    "mse_curvature": ["dynloss_lib.studies.mse:mse_edge_of_stability"],
 }
 
 COMMANDS: list[str] = ["dynloss_lib.studies.cifar_cli:add_parser"]
