@@ -16,6 +16,7 @@ from jax.flatten_util import ravel_pytree
 
 from dynloss_lib import data, losses, models
 from dynloss_lib.studies import generalisation, mse
+from dynloss_lib.studies import mse_curvature
 
 
 @functools.lru_cache(maxsize=None)  # shared by two tests
@@ -182,20 +183,20 @@ def test_loading_only_reports_missing_runs(fake):
 
 
 def test_curvature_runs_are_stored_with_their_measurement_settings(tmp_path, monkeypatch):
-  config = mse.curvature_config("dmse_output", 70.0, 0, 0.3).replace(width=8, steps=300,
+  config = mse_curvature.curvature_config("dmse_output", 70.0, 0, 0.3).replace(width=8, steps=300,
                                                                      period=100)
-  assert mse.curvature_key(config)["measurements"]["hessian_every"] == 100
-  record = mse.curvature_run(tmp_path, config, progress=False)
+  assert mse_curvature.curvature_key(config)["measurements"]["hessian_every"] == 100
+  record = mse_curvature.curvature_run(tmp_path, config, progress=False)
   assert record.arrays["hessian_step"].tolist() == [0, 100, 200]
   assert np.isfinite(record.arrays["hessian_max"]).all() and record.final["diverged_step"] == -1
-  again = mse.curvature_run(tmp_path, config, progress=False)  # loaded, not recomputed
+  again = mse_curvature.curvature_run(tmp_path, config, progress=False)  # loaded, not recomputed
   np.testing.assert_array_equal(again.arrays["hessian_max"], record.arrays["hessian_max"])
 
 
 def test_ratio_medians_use_the_second_half_and_each_arms_rate():
-  steps = np.arange(0, mse.CURVATURE_STEPS, 100)
-  hessian = np.where(steps < mse.CURVATURE_STEPS // 2, 100.0, 1.0)[None, None, :].repeat(2, 0)
+  steps = np.arange(0, mse_curvature.CURVATURE_STEPS, 100)
+  hessian = np.where(steps < mse_curvature.CURVATURE_STEPS // 2, 100.0, 1.0)[None, None, :].repeat(2, 0)
   hessian[1, 0, -1] = np.nan  # a diverged run's last measurements are NaN
-  curvature = mse.Curvature(("a", "b"), ("x", "y"), np.array([1.0, 0.5]), (0,),
+  curvature = mse_curvature.Curvature(("a", "b"), ("x", "y"), np.array([1.0, 0.5]), (0,),
                             steps, hessian, None, None, None)
   np.testing.assert_allclose(curvature.ratio_medians(), [0.5, 0.25])

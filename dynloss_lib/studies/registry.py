@@ -22,7 +22,8 @@ EXPERIMENTS: dict[str, str] = {
     "phase_width1000": "dynloss_lib.studies.spiral:phase_width1000",
     "generalisation": "dynloss_lib.studies.generalisation:generalisation",
     "dynamical_mse": "dynloss_lib.studies.mse:dynamical_mse",
-    "mse_curvature": "dynloss_lib.studies.mse:mse_curvature",
+    "mse_curvature": "dynloss_lib.studies.mse_curvature:mse_curvature",
+    "mse_stable_start": "dynloss_lib.studies.mse_stable:stable_start",
     "bifurcation_cascades": "dynloss_lib.studies.landscape:bifurcation_cascades",
     "instability_threshold": "dynloss_lib.studies.landscape:instability_threshold",
     "cifar10_static_vs_dynamical": "dynloss_lib.studies.cifar10:cifar10_static_vs_dynamical",
@@ -38,7 +39,7 @@ CLAIMS: dict[str, list[str]] = {
     "dynamical_mse": ["dynloss_lib.studies.mse:width100_train_gain",
                       "dynloss_lib.studies.mse:static_mse_never_fits",
                       "dynloss_lib.studies.mse:width1000_mse_collapses"],
-    "mse_curvature": ["dynloss_lib.studies.mse:mse_edge_of_stability"],
+    "mse_curvature": ["dynloss_lib.studies.mse_curvature:mse_edge_of_stability"],
 }
 
 COMMANDS: list[str] = ["dynloss_lib.studies.cifar_cli:add_parser"]
@@ -65,7 +66,7 @@ def experiment(name: str) -> Callable:
     >>> experiment("nonsense")
     Traceback (most recent call last):
     ...
-    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_static_vs_dynamical', 'cifar10_sweep', 'cifar10_wrn', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds']
+    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_static_vs_dynamical', 'cifar10_sweep', 'cifar10_wrn', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'mse_stable_start', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds']
   """
   if name not in EXPERIMENTS:
     raise ValueError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")

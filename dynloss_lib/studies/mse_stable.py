@@ -1,0 +1,133 @@
+r"""Follow-up of the dynamical-MSE study: a stable start (the chapter "Dynamical mean-squared error").
+
+The study's rule (:func:`dynloss_lib.studies.mse.learning_rate`) gives the MSE
+family the paper's cross-entropy start, :math:`\eta\,\lambda_{\max}(\theta_0)` =
+1.6, 3.95 and 12.05 at widths 100, 300 and 1000, and at the two wider ones, far
+above the stability limit 2, most hidden ReLU units of the MSE runs die: those
+widths were not tested. This follow-up was fixed after that finding and before
+any of its runs:
+
+1. **Learning rate**: :math:`\eta = 1/\lambda_{\max}(H_{\rm MSE}(\theta_0))`
+   (:func:`stable_learning_rate`), so that :math:`\eta\,\lambda_{\max} = 1` at the
+   start, half the stability limit, at seed 0's paper initialisation, rounded to 3
+   significant digits.
+2. **Runs**: the static MSE and both dynamical MSEs at the study's primary cell
+   (A = 70, T = 5000), widths 100, 300 and 1000, seeds 0-5; everything else as in
+   the study (70,000 steps, the last cycle static, the 3,000-point validation set).
+3. **Verdict**: the paired gain over the static MSE (same seed) in validation and
+   train accuracy, with its 95% bootstrap interval; the dead hidden units
+   (:func:`dead_units`) say whether the start was stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from dynloss_lib import data as data_lib
+from dynloss_lib import stats
+from dynloss_lib.studies import mse
+
+START_PRODUCT = 1.0
+"""The follow-up's :math:`\\eta\\,\\lambda_{\\max}(\\theta_0)`: half the stability limit 2."""
+WIDTHS = mse.WIDTHS
+SEEDS = mse.SEEDS
+CELL = mse.PRIMARY_CELL
+LOSSES = (mse.STATIC_MSE,) + mse.DYNAMICAL_MSE
+"""The static MSE first (``dmse_sample`` at A = 1), then the two dynamical MSEs at :data:`CELL`."""
+
+
+@functools.lru_cache(maxsize=None)
+def stable_learning_rate(width: int) -> float:
+  r"""The follow-up's learning rate, :math:`\eta = 1 / \lambda_{\max}(H_{\rm MSE}(\theta_0))`.
+
+  Args:
+    width: hidden units.
+
+  Returns:
+    :math:`\eta` to 3 significant digits (:data:`START_PRODUCT` over the static MSE's
+    curvature at seed 0's paper initialisation, :func:`~dynloss_lib.studies.mse.curvature_at_init`).
+
+  Examples:
+    >>> stable_learning_rate(100)
+    0.225
+  """
+  return mse.round_significant(START_PRODUCT / mse.curvature_at_init(width, mse.STATIC_MSE))
+
+
+def dead_units(params, x=None) -> int:
+  """Hidden units of the MLP whose pre-activation is <= 0 on every point of ``x``.
+
+  Such a ReLU unit passes no gradient on the training set and never recovers.
+
+  Args:
+    params: the MLP's parameters.
+    x: the points (default: the paper's 300-point training spiral).
+
+  Returns:
+    The number of dead units.
+
+  Examples:
+    >>> params = {"params": {"Dense_0": {"kernel": np.array([[1.0, -1.0], [0.0, 0.0]]),
+    ...                                  "bias": np.array([0.0, -1.0])}}}
+    >>> dead_units(params, np.array([[1.0, 0.0], [0.5, 2.0]]))   # unit 1 is -x_0 - 1 < 0
+    1
+  """
+  x = data_lib.spiral()[0] if x is None else x
+  layer = params["params"]["Dense_0"]
+  return int(((np.asarray(x) @ layer["kernel"] + layer["bias"]).max(axis=0) <= 0).sum())
+
+
+def config(width: int, loss: str, seed: int):
+  """One run of the follow-up (see the module docstring)."""
+  amplitude, period = (1.0, mse.STATIC_PERIOD) if loss == mse.STATIC_MSE else CELL
+  return mse.study_config(width, loss, amplitude, period, seed, stable_learning_rate(width))
+
+
+@dataclasses.dataclass
+class StableStart:
+  """The follow-up's runs.
+
+  Attributes:
+    learning_rates: width -> :math:`\\eta`.
+    arms: ``(width, loss)`` -> :class:`~dynloss_lib.studies.mse.Arm` (the static MSE
+      under ``mse.STATIC_MSE``).
+    dead: ``(width, loss)`` -> ``(seeds,)`` dead hidden units at the end.
+    runs: every stored run (for costs and machines).
+  """
+  learning_rates: dict
+  arms: dict
+  dead: dict
+  runs: list
+
+  def gain(self, width: int, loss: str, metric: str = "val") -> stats.Interval:
+    """The paired gain of a dynamical MSE over the static MSE (``metric``: val or train)."""
+    return stats.paired_bootstrap(getattr(self.arms[(width, loss)], metric),
+                                  getattr(self.arms[(width, mse.STATIC_MSE)], metric))
+
+
+def stable_start(directory, recompute: bool = False, progress: bool = True,
+                 devices: int | None = None, compute: bool = True) -> StableStart:
+  """Run (or load) the follow-up, width by width."""
+  rates, arms, dead, all_runs = {}, {}, {}, []
+  for width in WIDTHS:
+    rates[width] = stable_learning_rate(width)
+    configs = [config(width, loss, s) for loss in LOSSES for s in SEEDS]
+    runs = mse._runs(directory, configs, recompute, progress, devices, compute)
+    all_runs += runs
+    for i, loss in enumerate(LOSSES):
+      block = runs[i * len(SEEDS):(i + 1) * len(SEEDS)]
+      amplitude, period = (1.0, mse.STATIC_PERIOD) if loss == mse.STATIC_MSE else CELL
+      arms[(width, loss)] = mse._arm(width, (loss, amplitude, period), rates[width], block)
+      dead[(width, loss)] = np.array([dead_units(r.params) for r in block])
+  return StableStart(rates, arms, dead, all_runs)
+
+
+def sentence(study: StableStart, width: int, loss: str) -> str:
+  """One dynamical MSE at one width against the static MSE, in one sentence with its numbers."""
+  val, train = study.gain(width, loss, "val"), study.gain(width, loss, "train")
+  return (f"Stable start, width {width}, {loss} (A = {CELL[0]:g}, T = {CELL[1]}) minus static "
+          f"MSE: validation accuracy {mse._interval(val)}, {val.verdict()}; train accuracy "
+          f"{mse._interval(train)}, {train.verdict()} ({val.n} paired seeds).")
