@@ -35,8 +35,9 @@ START_PRODUCT = 1.0
 WIDTHS = mse.WIDTHS
 SEEDS = mse.SEEDS
 CELL = mse.PRIMARY_CELL
-LOSSES = (mse.STATIC_MSE,) + mse.DYNAMICAL_MSE
-"""The static MSE first (``dmse_sample`` at A = 1), then the two dynamical MSEs at :data:`CELL`."""
+STATIC = "static MSE"
+ARMS = (STATIC,) + mse.DYNAMICAL_MSE
+"""The static MSE (``dmse_sample`` at A = 1), then the two dynamical MSEs at :data:`CELL`."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,9 +81,22 @@ def dead_units(params, x=None) -> int:
   return int(((np.asarray(x) @ layer["kernel"] + layer["bias"]).max(axis=0) <= 0).sum())
 
 
-def config(width: int, loss: str, seed: int):
-  """One run of the follow-up (see the module docstring)."""
-  amplitude, period = (1.0, mse.STATIC_PERIOD) if loss == mse.STATIC_MSE else CELL
+def _loss_and_cell(arm: str):
+  if arm == STATIC:
+    return mse.STATIC_MSE, (1.0, mse.STATIC_PERIOD)
+  if arm not in mse.DYNAMICAL_MSE:
+    raise ValueError(f"arm must be one of {ARMS}, got {arm=}")
+  return arm, CELL
+
+
+def config(width: int, arm: str, seed: int):
+  """One run of the follow-up (see the module docstring).
+
+  Examples:
+    >>> [(c.loss, c.amplitude) for c in (config(100, a, 0) for a in ARMS)]
+    [('dmse_sample', 1.0), ('dmse_sample', 70.0), ('dmse_output', 70.0)]
+  """
+  loss, (amplitude, period) = _loss_and_cell(arm)
   return mse.study_config(width, loss, amplitude, period, seed, stable_learning_rate(width))
 
 
@@ -92,9 +106,8 @@ class StableStart:
 
   Attributes:
     learning_rates: width -> :math:`\\eta`.
-    arms: ``(width, loss)`` -> :class:`~dynloss_lib.studies.mse.Arm` (the static MSE
-      under ``mse.STATIC_MSE``).
-    dead: ``(width, loss)`` -> ``(seeds,)`` dead hidden units at the end.
+    arms: ``(width, arm)`` -> :class:`~dynloss_lib.studies.mse.Arm`, ``arm`` one of :data:`ARMS`.
+    dead: ``(width, arm)`` -> ``(seeds,)`` dead hidden units at the end.
     runs: every stored run (for costs and machines).
   """
   learning_rates: dict
@@ -105,7 +118,7 @@ class StableStart:
   def gain(self, width: int, loss: str, metric: str = "val") -> stats.Interval:
     """The paired gain of a dynamical MSE over the static MSE (``metric``: val or train)."""
     return stats.paired_bootstrap(getattr(self.arms[(width, loss)], metric),
-                                  getattr(self.arms[(width, mse.STATIC_MSE)], metric))
+                                  getattr(self.arms[(width, STATIC)], metric))
 
 
 def stable_start(directory, recompute: bool = False, progress: bool = True,
@@ -114,14 +127,14 @@ def stable_start(directory, recompute: bool = False, progress: bool = True,
   rates, arms, dead, all_runs = {}, {}, {}, []
   for width in WIDTHS:
     rates[width] = stable_learning_rate(width)
-    configs = [config(width, loss, s) for loss in LOSSES for s in SEEDS]
+    configs = [config(width, arm, s) for arm in ARMS for s in SEEDS]
     runs = mse._runs(directory, configs, recompute, progress, devices, compute)
     all_runs += runs
-    for i, loss in enumerate(LOSSES):
+    for i, arm in enumerate(ARMS):
       block = runs[i * len(SEEDS):(i + 1) * len(SEEDS)]
-      amplitude, period = (1.0, mse.STATIC_PERIOD) if loss == mse.STATIC_MSE else CELL
-      arms[(width, loss)] = mse._arm(width, (loss, amplitude, period), rates[width], block)
-      dead[(width, loss)] = np.array([dead_units(r.params) for r in block])
+      loss, cell = _loss_and_cell(arm)
+      arms[(width, arm)] = mse._arm(width, (loss, *cell), rates[width], block)
+      dead[(width, arm)] = np.array([dead_units(r.params) for r in block])
   return StableStart(rates, arms, dead, all_runs)
 
 
