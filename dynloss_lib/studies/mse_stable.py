@@ -144,3 +144,19 @@ def sentence(study: StableStart, width: int, loss: str) -> str:
   return (f"Stable start, width {width}, {loss} (A = {CELL[0]:g}, T = {CELL[1]}) minus static "
           f"MSE: validation accuracy {mse._interval(val)}, {val.verdict()}; train accuracy "
           f"{mse._interval(train)}, {train.verdict()} ({val.n} paired seeds).")
+
+
+def output_weighting_trains_faster(directory):
+  """Stable start: dmse_output (70, 5000) trains better than the static MSE at every width."""
+  study = stable_start(directory, progress=False, compute=False)
+  low = min(study.gain(width, "dmse_output", "train").low for width in WIDTHS)
+  return mse._claim("stable start, A=70, T=5000: lower 95% bound of dmse_output's paired train "
+                    "gain over the static MSE > 0 at every width", low, low > 0)
+
+
+def units_survive(directory):
+  """Stable start: at most a tenth of the hidden units dead at the end of every run."""
+  study = stable_start(directory, progress=False, compute=False)
+  worst = max(float(d.max()) / width for (width, _), d in study.dead.items())
+  return mse._claim("stable start: at most 10% of the hidden units dead in every run", worst,
+                    worst <= 0.1)

@@ -40,6 +40,8 @@ CLAIMS: dict[str, list[str]] = {
                       "dynloss_lib.studies.mse:static_mse_never_fits",
                       "dynloss_lib.studies.mse:width1000_mse_collapses"],
     "mse_curvature": ["dynloss_lib.studies.mse_curvature:mse_edge_of_stability"],
+    "mse_stable_start": ["dynloss_lib.studies.mse_stable:output_weighting_trains_faster",
+                         "dynloss_lib.studies.mse_stable:units_survive"],
 }
 
 COMMANDS: list[str] = ["dynloss_lib.studies.cifar_cli:add_parser"]
