@@ -16,17 +16,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from book_toc import toc_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def toc_chapters():
-  toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-  return [toc["root"]] + [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
-
-
 def test_toc_files_exist():
-  for chapter in toc_chapters():
+  for chapter in toc_pages():
     matches = list(ROOT.glob(chapter + ".*"))
     assert matches, f"{chapter} is in _toc.yml but has no file"
 
@@ -50,7 +46,7 @@ def test_toc_groups_the_chapters_in_numbered_parts():
   for part in toc["parts"]:
     assert part["caption"] and part.get("numbered") is True, part
   # every notebook of book/ is a chapter
-  assert {f"book/{path.stem}" for path in NOTEBOOKS} == set(toc_chapters()[1:])
+  assert {f"book/{path.stem}" for path in NOTEBOOKS} == set(toc_pages()[1:])
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -128,13 +124,13 @@ def test_book_builds_with_every_chapter(tmp_path):
   result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
   assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
   html = tmp_path / "_build" / "html"
-  for chapter in toc_chapters():
+  for chapter in toc_pages():
     page = html / f"{chapter}.html"
     assert page.exists(), f"{page} was not built"
     text = page.read_text()
     for marker in ERROR_MARKERS:
       assert marker not in text, f"{page} shows {marker!r}"
-    if chapter != toc_chapters()[0]:  # the intro page is text only
+    if chapter != toc_pages()[0]:  # the intro page is text only
       images = re.findall(r'<img[^>]+src="([^"]+)"', text)
       figures = [src for src in images if "_images/" in src]  # cell outputs, not logos
       assert figures, f"{page} has no figure"

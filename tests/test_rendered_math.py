@@ -19,14 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from book_toc import toc_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-
-
-def toc_pages():
-  toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-  return [toc["root"]] + [chapter["file"] for chapter in toc["chapters"]]
 
 
 def find_browser():

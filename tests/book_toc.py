@@ -1,0 +1,14 @@
+"""The book's pages in reading order, read from _toc.yml (shared by the book-build tests)."""
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_pages() -> list[str]:
+  """The root page, then every chapter of every part, as paths without suffix."""
+  toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+  if "parts" not in toc:
+    raise ValueError(f"_toc.yml groups its chapters in parts; got top-level keys {sorted(toc)}")
+  return [toc["root"]] + [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
