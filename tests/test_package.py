@@ -10,12 +10,18 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dynloss_lib"
 
 
+def run_python(code):
+  """Runs code in a fresh interpreter (fresh JAX settings); fails the test if it fails."""
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr
+  return out
+
+
 def test_import_changes_no_jax_setting():
   code = ("import jax; before = jax.config.jax_enable_x64\n"
           "import dynloss_lib, dynloss_lib.experiments, dynloss_lib.training, dynloss_lib.studies.cli\n"
           "print(before, jax.config.jax_enable_x64)")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr
+  out = run_python(code)
   assert out.stdout.split() == ["False", "False"]
 
 
@@ -23,8 +29,7 @@ def test_float64_without_x64_is_a_clear_error():
   code = ("from dynloss_lib.experiments import SpiralConfig, run_spiral\n"
           "try:\n  run_spiral(SpiralConfig(steps=2), progress=False)\n"
           "except ValueError as error:\n  print(error)\n")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr
+  out = run_python(code)
   assert "dtype=float64 needs JAX's 64-bit mode" in out.stdout
   assert "jax.config.update('jax_enable_x64', True)" in out.stdout
 
