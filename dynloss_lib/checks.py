@@ -50,9 +50,6 @@ def integer(name: str, value, minimum: int | None = 1, maximum: int | None = Non
     raise ValueError(f"{name} must be an integer{bounds}{note}, got {name}={_shown(value)}")
 
 
-positive_int = integer  # the name the first modules used
-
-
 def number(name: str, value, *, above: float | None = None, minimum: float | None = None,
            below: float | None = None) -> None:
   """Raise a ValueError unless ``value`` is a finite real number (not a bool) in range.

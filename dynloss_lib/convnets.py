@@ -121,9 +121,6 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 MODELS = ("myrtle5", "wrn")
 
 
-_positive = checks.integer
-
-
 def build(model: str = "myrtle5", *, width: int = 64, depth: int = 16, widen_factor: int = 4,
           num_classes: int = 10, dtype: str = "float32") -> nn.Module:
   """Build a CIFAR network, checking its arguments.
@@ -150,16 +147,13 @@ def build(model: str = "myrtle5", *, width: int = 64, depth: int = 16, widen_fac
     ...
     ValueError: a Wide ResNet's depth must be 6 n + 4 with n >= 1, got depth=15
   """
-  if model not in MODELS:
-    raise ValueError(f"model must be one of {MODELS}, got model={model!r}")
-  if dtype not in DTYPES:
-    raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got dtype={dtype!r}")
-  _positive("num_classes", num_classes, 2)
+  checks.one_of("model", model, MODELS)
+  checks.one_of("dtype", dtype, DTYPES)
+  checks.integer("num_classes", num_classes, minimum=2)
   if model == "myrtle5":
-    _positive("width", width)
+    checks.integer("width", width)
     return Myrtle5(width, num_classes, DTYPES[dtype], jnp.float32)
-  _positive("widen_factor", widen_factor)
-  if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 \
-      or (depth - 4) % 6:
+  checks.integer("widen_factor", widen_factor)
+  if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
     raise ValueError(f"a Wide ResNet's depth must be 6 n + 4 with n >= 1, got {depth=}")
   return WideResNet(depth, widen_factor, num_classes, DTYPES[dtype], jnp.float32)

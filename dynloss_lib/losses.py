@@ -20,6 +20,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from dynloss_lib import checks
+
 
 def cross_entropy(logits, labels):
   r"""Per-sample softmax cross-entropy, :math:`-\log \operatorname{softmax}(z_j)_{y_j}`.
@@ -191,6 +193,5 @@ def dynamical_loss(name: str) -> Callable:
     ...
     ValueError: loss must be one of ('cross_entropy', 'dmse_sample', 'dmse_output'), got loss='hinge'
   """
-  if name not in DYNAMICAL_LOSSES:
-    raise ValueError(f"loss must be one of {tuple(DYNAMICAL_LOSSES)}, got loss={name!r}")
+  checks.one_of("loss", name, DYNAMICAL_LOSSES)
   return DYNAMICAL_LOSSES[name]

@@ -137,7 +137,7 @@ class CifarConfig:
     schedules._check_common(self.amplitude, self.period, cifar.NUM_CLASSES, None)
     losses.dynamical_loss(self.loss)
     for name in ("epochs", "batch_size", "eval_batch_size"):
-      convnets._positive(name, getattr(self, name))
+      checks.integer(name, getattr(self, name))
     checks.integer("seed", self.seed, minimum=0)
     checks.integer("static_epochs", self.static_epochs, minimum=0, maximum=self.epochs)
     checks.number("learning_rate", self.learning_rate, above=0)

@@ -31,8 +31,7 @@ with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and uses 
   warnings.simplefilter("ignore")
   from tqdm.auto import tqdm
 
-from dynloss_lib import losses
-from dynloss_lib import checks
+from dynloss_lib import checks, losses
 from dynloss_lib.checks import check_dataset
 
 DEFAULT_CHUNK_STEPS = 5_000

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, data as data_lib, losses, models, stats
+from dynloss_lib import analysis, checks, data as data_lib, losses, models, stats
 from dynloss_lib.experiments import DTYPES, SpiralConfig
 from dynloss_lib.studies import generalisation
 from dynloss_lib.studies.spiral import load_runs, spiral_config, stored_runs
@@ -63,7 +63,6 @@ Hessian to 1e-12 at widths 100 and 300; a test checks order 40 against one)."""
 MAX_HALVINGS = 5
 
 
-
 def round_significant(value: float, digits: int = 3) -> float:
   """``value`` rounded to ``digits`` significant digits.
 
@@ -71,8 +70,7 @@ def round_significant(value: float, digits: int = 3) -> float:
     >>> round_significant(0.36137), round_significant(12.05, 2)
     (0.361, 12.0)
   """
-  if not math.isfinite(value) or value <= 0:
-    raise ValueError(f"value must be finite and positive, got {value=}")
+  checks.number("value", value, above=0)
   return round(value, digits - 1 - math.floor(math.log10(value)))
 
 
@@ -135,8 +133,7 @@ def learning_rate(width: int, order: int = LANCZOS_ORDER) -> float:
     >>> learning_rate(100)
     0.361
   """
-  if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-    raise ValueError(f"width must be a positive integer, got {width=}")
+  checks.integer("width", width)
   ratio = curvature_at_init(width, "cross_entropy", 0, order) / curvature_at_init(
       width, STATIC_MSE, 0, order)
   return round_significant(CE_LEARNING_RATE * ratio)

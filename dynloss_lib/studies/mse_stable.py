@@ -26,8 +26,7 @@ import functools
 
 import numpy as np
 
-from dynloss_lib import data as data_lib
-from dynloss_lib import stats
+from dynloss_lib import checks, data as data_lib, stats
 from dynloss_lib.studies import mse
 
 START_PRODUCT = 1.0
@@ -82,10 +81,9 @@ def dead_units(params, x=None) -> int:
 
 
 def _loss_and_cell(arm: str):
+  checks.one_of("arm", arm, ARMS)
   if arm == STATIC:
     return mse.STATIC_MSE, (1.0, mse.STATIC_PERIOD)
-  if arm not in mse.DYNAMICAL_MSE:
-    raise ValueError(f"arm must be one of {ARMS}, got {arm=}")
   return arm, CELL
 
 
