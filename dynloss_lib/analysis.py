@@ -229,11 +229,17 @@ def ntk_top_eigenvalue(apply_fn: Callable, params, x, trace_outputs: bool = True
   if order is not None:
     checks.integer("order", order, minimum=2)
   blocks, divisor = _jacobian_blocks(apply_fn, params, x, trace_outputs)
-  size = blocks[0].shape[1]
+  return _largest_eigenvalue(lambda: sum(b.T @ b for b in blocks) / divisor,
+                             lambda v: sum((b @ v) @ b for b in blocks) / divisor,
+                             blocks[0].shape[1], blocks[0].dtype, order)
+
+
+def _largest_eigenvalue(kernel: Callable, matvec: Callable, size: int, dtype, order):
+  """lambda_max of a PSD kernel: dense (``order`` None, or one point) or by Lanczos
+  from the all-ones vector, ``order`` cut to ``size``."""
   if order is None or size == 1:
-    return jnp.linalg.eigvalsh(sum(b.T @ b for b in blocks) / divisor)[-1]
-  matvec = lambda v: sum((b @ v) @ b for b in blocks) / divisor
-  return lanczos_eigenvalues(matvec, jnp.ones(size, blocks[0].dtype), min(order, size))[0]
+    return jnp.linalg.eigvalsh(kernel())[-1]
+  return lanczos_eigenvalues(matvec, jnp.ones(size, dtype), min(order, size))[0]
 
 
 def hessian_probe(apply_fn: Callable, x, y, *, order: int = 10, every: int = 25,
@@ -311,10 +317,8 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1, trace_outputs: bo
       raise ValueError("kernel_fn gives the trace-averaged kernel; got trace_outputs=False")
     def fn(params, gamma):
       kernel = kernel_fn(params, x_subset)
-      if order is None or x_subset.shape[0] == 1:
-        return jnp.linalg.eigvalsh(kernel)[-1]
-      start = jnp.ones(x_subset.shape[0], kernel.dtype)
-      return lanczos_eigenvalues(lambda v: kernel @ v, start, min(order, x_subset.shape[0]))[0]
+      return _largest_eigenvalue(lambda: kernel, lambda v: kernel @ v, kernel.shape[0],
+                                 kernel.dtype, order)
   return training.Probe(fn, every=int(every))
 
 
