@@ -23,11 +23,23 @@ class Interval:
     mean: the sample mean.
     low, high: the interval's bounds.
     n: the number of values.
+    level: the confidence level of ``[low, high]``.
   """
   mean: float
   low: float
   high: float
   n: int
+  level: float = 0.95
+
+  def text(self) -> str:
+    """The mean and interval as the book prints them.
+
+    Examples:
+      >>> Interval(0.0158, 0.012, 0.0198, 32).text()
+      '+0.0158 (95% CI +0.0120 to +0.0198)'
+    """
+    return (f"{self.mean:+.4f} ({100 * self.level:g}% CI {self.low:+.4f} to "
+            f"{self.high:+.4f})")
 
   @property
   def half_width(self) -> float:
@@ -73,7 +85,7 @@ def paired_bootstrap(treated, control, *, level: float = 0.95, resamples: int = 
     >>> # Two seeds, d = (1, 3): the resampled mean is 1, 2 or 3 with
     >>> # probability 1/4, 1/2, 1/4, so the 95% interval is [1, 3].
     >>> paired_bootstrap([2.0, 5.0], [1.0, 2.0])
-    Interval(mean=2.0, low=1.0, high=3.0, n=2)
+    Interval(mean=2.0, low=1.0, high=3.0, n=2, level=0.95)
     >>> paired_bootstrap([1.0], [1.0, 2.0])
     Traceback (most recent call last):
     ...
@@ -96,7 +108,8 @@ def paired_bootstrap(treated, control, *, level: float = 0.95, resamples: int = 
   picks = rng.integers(0, differences.size, size=(resamples, differences.size))
   means = differences[picks].mean(axis=1)
   low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-  return Interval(float(differences.mean()), float(low), float(high), int(differences.size))
+  return Interval(float(differences.mean()), float(low), float(high), int(differences.size),
+                  level)
 
 
 @dataclasses.dataclass(frozen=True)

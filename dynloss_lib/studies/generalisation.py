@@ -377,14 +377,13 @@ def sentence(study: GeneralisationStudy) -> str:
   gain, (amplitude, period) = study.confirmation.gain, study.cell
   cells = len(study.screen.amplitudes) * len(study.screen.periods)
   return (f"At width 1000, the best of {cells} screened cells (A = {amplitude:g}, "
-          f"T = {period}) changes validation accuracy by {gain.mean:+.4f} "
-          f"(95% CI {gain.low:+.4f} to {gain.high:+.4f}) over {gain.n} fresh paired seeds: "
-          f"{gain.verdict()}.")
+          f"T = {period}) changes validation accuracy by {gain.text()} over {gain.n} fresh "
+          f"paired seeds: {gain.verdict()}.")
 
 
 def follow_up_sentence(study: GeneralisationStudy) -> str:
   """The follow-up's verdict in one sentence, with its numbers."""
   gain = study.follow_up.gain
   return (f"At width {FOLLOW_UP_WIDTH}, A = {PAPER_CELL[0]:g}, T = {PAPER_CELL[1]} changes "
-          f"validation accuracy by {gain.mean:+.4f} (95% CI {gain.low:+.4f} to "
-          f"{gain.high:+.4f}) over {gain.n} fresh paired seeds: {gain.verdict()}.")
+          f"validation accuracy by {gain.text()} over {gain.n} fresh paired seeds: "
+          f"{gain.verdict()}.")

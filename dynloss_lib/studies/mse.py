@@ -311,25 +311,21 @@ def study_runs(directory, study: MSEStudy) -> list:
   return stored_runs(directory, configs) + list(study.halving_runs)
 
 
-def _interval(gain) -> str:
-  return f"{gain.mean:+.4f} (95% CI {gain.low:+.4f} to {gain.high:+.4f})"
-
-
 def verdict_sentence(study: MSEStudy, width: int, loss: str, cell=PRIMARY_CELL) -> str:
   """One loss at one width against its own static loss, in one sentence with its numbers."""
   val, train = study.gain(width, loss, cell, "val"), study.gain(width, loss, cell, "train")
   diverged = int(study.arm(width, loss, *cell).diverged.sum())
   name, static = ("CE", "static CE") if loss == "cross_entropy" else (loss, "static MSE")
   return (f"Width {width}, {name} (A = {cell[0]:g}, T = {cell[1]}) minus {static}: "
-          f"validation accuracy {_interval(val)}, {val.verdict()}; train accuracy "
-          f"{_interval(train)}, {train.verdict()} ({val.n} paired seeds, {diverged} diverged).")
+          f"validation accuracy {val.text()}, {val.verdict()}; train accuracy "
+          f"{train.text()}, {train.verdict()} ({val.n} paired seeds, {diverged} diverged).")
 
 
 def family_sentence(study: MSEStudy, width: int) -> str:
   """Static MSE against static CE at one width, in one sentence."""
   val, train = study.family_gap(width, "val"), study.family_gap(width, "train")
-  return (f"Width {width}, static MSE minus static CE: validation accuracy {_interval(val)}, "
-          f"{val.verdict()}; train accuracy {_interval(train)}, {train.verdict()}.")
+  return (f"Width {width}, static MSE minus static CE: validation accuracy {val.text()}, "
+          f"{val.verdict()}; train accuracy {train.text()}, {train.verdict()}.")
 
 
 def _claim(text, statistic, holds):

@@ -140,8 +140,8 @@ def sentence(study: StableStart, width: int, loss: str) -> str:
   """One dynamical MSE at one width against the static MSE, in one sentence with its numbers."""
   val, train = study.gain(width, loss, "val"), study.gain(width, loss, "train")
   return (f"Stable start, width {width}, {loss} (A = {CELL[0]:g}, T = {CELL[1]}) minus static "
-          f"MSE: validation accuracy {mse._interval(val)}, {val.verdict()}; train accuracy "
-          f"{mse._interval(train)}, {train.verdict()} ({val.n} paired seeds).")
+          f"MSE: validation accuracy {val.text()}, {val.verdict()}; train accuracy "
+          f"{train.text()}, {train.verdict()} ({val.n} paired seeds).")
 
 
 def output_weighting_trains_faster(directory):
