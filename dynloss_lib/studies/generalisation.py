@@ -188,6 +188,8 @@ class Confirmation:
     gain: the paired validation gain (:class:`~dynloss_lib.stats.Interval`).
     diverged: ``(seeds,)`` True where the dynamical run diverged (its frozen
       parameters' accuracy counts, as the run ended).
+    needed: the seeds the stopping rule asks for so far (``len(seeds)`` once complete;
+      more while a block of seeds is partly stored).
     complete: True once the stopping rule is met (interval half-width at most
       :data:`TARGET_HALF_WIDTH`, or :data:`CONFIRM_MAX_SEEDS` seeds).
   """
@@ -199,6 +201,7 @@ class Confirmation:
   static_val: np.ndarray
   gain: stats.Interval
   diverged: np.ndarray
+  needed: int
   complete: bool = True
 
 
@@ -246,7 +249,7 @@ def confirm(directory, cell: tuple[float, int], recompute: bool = False,
     if done or len(seeds) < count:
       return Confirmation(cell, seeds, _final(dynamical, "train_accuracy"), val,
                           _final(static_runs, "train_accuracy"), static_val, gain,
-                          _final(dynamical, "diverged").astype(bool), complete=done)
+                          _final(dynamical, "diverged").astype(bool), count, complete=done)
     count = min(count + CONFIRM_STEP, CONFIRM_MAX_SEEDS)
 
 
@@ -357,9 +360,7 @@ def stored_counts(directory) -> dict[str, tuple[int, int]]:
       first = _pairs(width, stage_cell, seeds[:CONFIRM_FIRST])
       counts[name] = (sum(r is not None for r in stored_runs(directory, first)), len(first))
     else:
-      pairs = len(result.seeds)
-      block = CONFIRM_FIRST + CONFIRM_STEP * max(0, -(-(pairs - CONFIRM_FIRST + 1) // CONFIRM_STEP))
-      counts[name] = (2 * pairs, 2 * (pairs if result.complete else min(block, CONFIRM_MAX_SEEDS)))
+      counts[name] = (2 * len(result.seeds), 2 * result.needed)
   return counts
 
 
