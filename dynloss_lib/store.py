@@ -98,13 +98,16 @@ def save(directory, record: Record, key: Mapping | None = None) -> Path:
   return keyed_files.save(directory, record.name, _key(record.config, key), arrays, meta)
 
 
+def _under(arrays: dict, prefix: str) -> dict:
+  """The arrays whose names start with ``prefix``, without it."""
+  return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
 def _from_file(arrays: dict, meta: dict, config, path) -> Record:
   schema = meta.get("schema", 1)
   if schema == SCHEMA:
-    return Record(meta["name"], config, meta["final"],
-                  {k[8:]: v for k, v in arrays.items() if k.startswith("history/")},
-                  {k[7:]: v for k, v in arrays.items() if k.startswith("arrays/")},
-                  meta.get("environment"), schema)
+    return Record(meta["name"], config, meta["final"], _under(arrays, "history/"),
+                  _under(arrays, "arrays/"), meta.get("environment"), schema)
   if schema != 1:
     raise ValueError(f"{path} has schema {schema}; this version reads schemas 1 to {SCHEMA}")
   warnings.warn(f"{path} is in schema 1; read by migration (python scripts/migrate_results.py "
@@ -117,7 +120,7 @@ def _from_file(arrays: dict, meta: dict, config, path) -> Record:
       bad = ~(np.isfinite(history["train_loss"]) & np.isfinite(history["test_loss"]))
       final["diverged_epoch"] = int(np.argmax(bad)) if bad.any() else None
   else:
-    history = {k[8:]: v for k, v in arrays.items() if k.startswith("history/")}
+    history = _under(arrays, "history/")
     others = {k: v for k, v in arrays.items() if not k.startswith("history/")}
   if "record_steps" in others:  # spiral runs kept their history's steps at the top level
     history["step"] = others.pop("record_steps")

@@ -106,6 +106,14 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
   return result, time.perf_counter() - start
 
 
+def measured_final(result, seconds: float) -> dict:
+  """The final numbers of a :func:`run_measured` run: train accuracy, static loss,
+  divergence step (-1: none) and the training wall time."""
+  return {"train_accuracy": float(result.final["train_accuracy"][0]),
+          "static_loss": float(result.final["static_loss"][0]),
+          "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
+
+
 def _bins(values, size, reducer):
   """Reduce ``values`` (first axis: steps) over consecutive bins of ``size`` steps."""
   values = np.asarray(values, dtype=float)
@@ -228,10 +236,8 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
         "onsets": onsets,
         "onset_hessian": _onset_hessian(steps, h["hessian_max"], onsets),
     }
-    final = {"train_accuracy": float(result.final["train_accuracy"][0]),
-             "static_loss": float(result.final["static_loss"][0]),
-             "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
-    return store.Record("fig4", key, final, arrays=arrays, environment=provenance.environment())
+    return store.Record("fig4", key, measured_final(result, seconds), arrays=arrays,
+                        environment=provenance.environment())
 
   return store.cached(directory, "fig4", key, compute, recompute)
 

@@ -17,7 +17,7 @@ import numpy as np
 from dynloss_lib import provenance, store
 from dynloss_lib.experiments import SpiralConfig
 from dynloss_lib.studies import mse
-from dynloss_lib.studies.landscape import Measurements, run_measured
+from dynloss_lib.studies.landscape import Measurements, measured_final, run_measured
 
 CURVATURE_WIDTH = 100
 CURVATURE_SEEDS = tuple(range(10))
@@ -93,10 +93,7 @@ def curvature_run(directory, config: SpiralConfig, recompute: bool = False,
     arrays = {"hessian_step": steps[measured],
               "hessian_max": result.history["hessian_max"][0][measured],
               "train_accuracy": result.history["train_accuracy"][0][measured]}
-    final = {"train_accuracy": float(result.final["train_accuracy"][0]),
-             "static_loss": float(result.final["static_loss"][0]),
-             "diverged_step": int(result.diverged_step[0]), "wall_seconds": seconds}
-    return store.Record("mse-curvature", key, final, arrays=arrays,
+    return store.Record("mse-curvature", key, measured_final(result, seconds), arrays=arrays,
                         environment=provenance.environment())
 
   return store.cached(directory, "mse-curvature", key, compute, recompute)
