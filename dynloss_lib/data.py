@@ -65,11 +65,13 @@ def spiral(points_per_class: int = 100, num_classes: int = 3, revolutions: float
 
 def spiral_validation(points_per_class: int = 100, num_classes: int = 3,
                       revolutions: float = 4, noise: float = 0.2,
-                      seed: int = 0, draws: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                      seed: int = 0, draws: int = 1,
+                      first_draw: int = 0) -> tuple[np.ndarray, np.ndarray]:
   r"""Held-out validation spiral: the same generator, independent noise draws.
 
   The reference code has no validation set. We use the training generator with
-  seeds :math:`s + 1000 + k` for :math:`k = 0, \dots, D - 1` (``draws`` :math:`= D`):
+  seeds :math:`s + 1000 + k` for :math:`k = k_0, \dots, k_0 + D - 1` (``draws``
+  :math:`= D`, ``first_draw`` :math:`= k_0`):
   the same radii and arms, new angular noise, so validation accuracy measures
   how well the learned boundary follows the arms rather than the particular
   noisy training points. ``draws=1`` is the 300-point set of the first phase
@@ -83,6 +85,8 @@ def spiral_validation(points_per_class: int = 100, num_classes: int = 3,
     noise: standard deviation of the angular noise.
     seed: the *training* seed; the validation seeds are derived from it.
     draws: :math:`D \ge 1`, independent noise draws, concatenated in order.
+    first_draw: :math:`k_0 \ge 0`, the first draw (``first_draw=10, draws=10`` is a
+      second 3,000-point set, independent of the first).
 
   Returns:
     ``(x, y)`` as :func:`spiral`, with ``draws * points_per_class * num_classes``
@@ -94,12 +98,17 @@ def spiral_validation(points_per_class: int = 100, num_classes: int = 3,
     ((3000, 2), [1000, 1000, 1000])
     >>> bool((spiral_validation()[0] == x_val[:300]).all())  # draw 0 is the 300-point set
     True
+    >>> second, _ = spiral_validation(draws=10, first_draw=10)
+    >>> bool((second[:300] == spiral(seed=1010)[0]).all())
+    True
     >>> spiral_validation(draws=0)
     Traceback (most recent call last):
     ...
     ValueError: draws must be an integer >= 1, got draws=0
   """
   checks.integer("draws", draws)
+  checks.integer("first_draw", first_draw, minimum=0)
   parts = [spiral(points_per_class, num_classes, revolutions, noise,
-                  seed + VALIDATION_SEED_OFFSET + k) for k in range(draws)]
+                  seed + VALIDATION_SEED_OFFSET + k)
+           for k in range(first_draw, first_draw + draws)]
   return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -38,6 +38,9 @@ class SpiralConfig:
     start_mid: start the first cycle at its middle.
     last_cycle_static: train the last cycle (from the first reset at or after
       ``steps - period``) with the static loss, as the Fig. 4 run did.
+    final_static_steps: train the last this many steps with the static loss, the
+      same for every T (0: no fixed final static phase; not together with
+      ``last_cycle_static``).
     record_every: record the history every this many steps.
     validation: also record accuracy on :func:`dynloss_lib.data.spiral_validation`.
     validation_draws: noise draws of 300 points in that validation set (1: the
@@ -57,6 +60,7 @@ class SpiralConfig:
   shape: str = "triangle"
   start_mid: bool = False
   last_cycle_static: bool = False
+  final_static_steps: int = 0
   record_every: int = 1
   validation: bool = False
   validation_draws: int = 1
@@ -78,12 +82,27 @@ class SpiralConfig:
     checks.integer("width", self.width)
     checks.integer("validation_draws", self.validation_draws)
     checks.integer("seed", self.seed, minimum=0)
-    for name in ("width", "period", "steps", "seed", "record_every", "validation_draws"):
+    checks.integer("final_static_steps", self.final_static_steps, minimum=0,
+                   maximum=self.steps)
+    if self.final_static_steps and self.last_cycle_static:
+      raise ValueError("give last_cycle_static or final_static_steps, not both, got "
+                       f"final_static_steps={self.final_static_steps}")
+    for name in ("width", "period", "steps", "seed", "record_every", "validation_draws",
+                 "final_static_steps"):
       object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints: JSON-able keys
 
   @property
   def static_from(self) -> int:
-    """Step from which the loss is static (``steps`` if never within the run)."""
+    """Step from which the loss is static (``steps + 1`` if never within the run).
+
+    Examples:
+      >>> SpiralConfig(period=1000, final_static_steps=10_000).static_from
+      60000
+      >>> SpiralConfig(period=1000, last_cycle_static=True).static_from
+      69069
+    """
+    if self.final_static_steps:
+      return self.steps - self.final_static_steps
     if self.last_cycle_static:
       return schedules.last_cycle_start(self.steps, self.period, self.start_mid)
     return self.steps + 1
@@ -113,10 +132,10 @@ class SpiralConfig:
                  if f.name not in PER_RUN_FIELDS)
 
 
-_LATER_FIELDS = {"validation_draws": 1, "loss": "cross_entropy"}
+_LATER_FIELDS = {"validation_draws": 1, "loss": "cross_entropy", "final_static_steps": 0}
 
 PER_RUN_FIELDS = frozenset({"amplitude", "period", "learning_rate", "seed", "start_mid",
-                            "last_cycle_static"})
+                            "last_cycle_static", "final_static_steps"})
 """SpiralConfig fields that enter the compiled loop as per-run arrays: runs differing only in
 these share one compilation (and one vmapped batch)."""
 

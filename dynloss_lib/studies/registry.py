@@ -21,6 +21,7 @@ EXPERIMENTS: dict[str, str] = {
     "phase_width100": "dynloss_lib.studies.spiral:phase_width100",
     "phase_width1000": "dynloss_lib.studies.spiral:phase_width1000",
     "generalisation": "dynloss_lib.studies.generalisation:generalisation",
+    "width1000_protocols": "dynloss_lib.studies.protocols:protocols",
     "dynamical_mse": "dynloss_lib.studies.mse:dynamical_mse",
     "mse_curvature": "dynloss_lib.studies.mse_curvature:mse_curvature",
     "mse_stable_start": "dynloss_lib.studies.mse_stable:stable_start",
@@ -68,7 +69,7 @@ def experiment(name: str) -> Callable:
     >>> experiment("nonsense")
     Traceback (most recent call last):
     ...
-    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_static_vs_dynamical', 'cifar10_sweep', 'cifar10_wrn', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'mse_stable_start', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds']
+    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_static_vs_dynamical', 'cifar10_sweep', 'cifar10_wrn', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'mse_stable_start', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds', 'width1000_protocols']
   """
   if name not in EXPERIMENTS:
     raise ValueError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")
