@@ -13,7 +13,10 @@ cycle lasts T + 1 steps, and the emphasised class moves on to the next of the
 ``amplitude = 1`` is the static cross-entropy, and the last ``static_epochs``
 epochs of a run train with it whatever the amplitude (as the spiral runs end
 on a static cycle), so that the final network is not tilted towards the last
-emphasised class.
+emphasised class. A dynamical run whose oscillating part ends mid-round gives
+some classes fewer turns than others: :func:`check_whole_rounds` refuses such a
+period (the book's studies and the CLI call it), and
+:func:`dynloss_lib.schedules.whole_round_periods` lists the periods that fit.
 
 The optimiser is SGD with Nesterov momentum and coupled weight decay
 (``optax.add_decayed_weights`` then ``optax.sgd``) on a warmup-cosine learning
@@ -162,6 +165,47 @@ class CifarConfig:
 
   def replace(self, **changes) -> "CifarConfig":
     return dataclasses.replace(self, **changes)
+
+
+def oscillating_steps(config: CifarConfig, steps_per_epoch: int) -> int:
+  """Optimiser steps of a run before its final static epochs."""
+  return (config.epochs - config.static_epochs) * steps_per_epoch
+
+
+def rounds(config: CifarConfig, steps_per_epoch: int) -> float:
+  """Rounds of the ten classes in the oscillating part (``C (T + 1)`` steps each).
+
+  Examples:
+    >>> rounds(CifarConfig(epochs=15, static_epochs=5, period=38, amplitude=2.0), 39)
+    1.0
+  """
+  return oscillating_steps(config, steps_per_epoch) / (cifar.NUM_CLASSES * (config.period + 1))
+
+
+def check_whole_rounds(config: CifarConfig, steps_per_epoch: int) -> None:
+  """Raise a ValueError unless a dynamical run's oscillating part is whole rounds.
+
+  Examples:
+    >>> check_whole_rounds(CifarConfig(epochs=15, static_epochs=5, period=39, amplitude=2.0), 39)
+    Traceback (most recent call last):
+    ...
+    ValueError: a dynamical run must give every class the same number of turns: its 390 oscillating steps (10 epochs of 39) are 0.975 rounds of 10 x (T + 1) = 400 steps, got period=39; periods that give whole rounds: [2, 12, 38]
+  """
+  if config.amplitude == 1:
+    return
+  if config.period < 2:
+    raise ValueError(f"a dynamical run needs period >= 2 (with T = 1 every weight stays 1), "
+                     f"got period={config.period}")
+  steps = oscillating_steps(config, steps_per_epoch)
+  turns = rounds(config, steps_per_epoch)
+  if steps and turns == int(turns):
+    return
+  raise ValueError(
+      "a dynamical run must give every class the same number of turns: its "
+      f"{steps} oscillating steps ({config.epochs - config.static_epochs} epochs of "
+      f"{steps_per_epoch}) are {turns:.3g} rounds of {cifar.NUM_CLASSES} x (T + 1) = "
+      f"{cifar.NUM_CLASSES * (config.period + 1)} steps, got period={config.period}; periods "
+      f"that give whole rounds: {schedules.whole_round_periods(steps, cifar.NUM_CLASSES)}")
 
 
 @dataclasses.dataclass

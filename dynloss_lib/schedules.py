@@ -279,6 +279,37 @@ def constant(num_classes: int) -> Schedule:
   return lambda count: jnp.ones(num_classes, dtype=jnp.result_type(float))
 
 
+def whole_round_periods(steps: int, num_classes: int, minimum: int = 2) -> list[int]:
+  r"""The periods T with which ``steps`` oscillating steps are whole rounds of the classes.
+
+  A round emphasises each of the :math:`C` classes once and lasts :math:`C (T + 1)` steps;
+  an oscillating part that ends mid-round gives some classes fewer turns than others.
+
+  Args:
+    steps: steps of the oscillating part.
+    num_classes: :math:`C`.
+    minimum: the smallest period listed (T = 1 never emphasises a class: its two
+      phases 0 and 1 both have raw weight 1).
+
+  Returns:
+    Every :math:`T \ge` ``minimum`` with :math:`C (T + 1)` dividing ``steps``, ascending.
+
+  Examples:
+    >>> whole_round_periods(390, 10)   # 10 epochs of 39 minibatch steps
+    [2, 12, 38]
+    >>> triangle(amplitude=4.0, period=1, num_classes=2)(1)  # T = 1 is the static loss
+    Array([1., 1.], dtype=float64)
+    >>> whole_round_periods(975, 10)
+    []
+  """
+  checks.integer("steps", steps, minimum=0)
+  checks.integer("num_classes", num_classes, minimum=2)
+  if steps % num_classes:
+    return []
+  cycles = steps // num_classes
+  return [t for t in range(minimum, cycles) if cycles % (t + 1) == 0]
+
+
 def last_cycle_start(steps: int, period: int, start_mid: bool = False) -> int:
   """First cycle boundary at or after ``steps - period``.
 

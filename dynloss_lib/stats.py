@@ -9,6 +9,7 @@ removes the part of the seed-to-seed spread that both runs share.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
 import numpy as np
 
@@ -110,6 +111,39 @@ def paired_bootstrap(treated, control, *, level: float = 0.95, resamples: int = 
   low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
   return Interval(float(differences.mean()), float(low), float(high), int(differences.size),
                   level)
+
+
+def detectable_difference(differences, *, level: float = 0.95, power: float = 0.8) -> float:
+  r"""The smallest mean paired difference a design of this size detects with ``power``.
+
+  For :math:`n` paired differences with sample standard deviation :math:`s`, a
+  two-sided test at ``level`` detects a true mean difference :math:`\delta` with
+  probability ``power`` when
+
+  .. math::
+    \delta \ge (z_{(1 + \text{level})/2} + z_{\text{power}})\, s / \sqrt{n}
+
+  (the normal approximation; 2.80 s / sqrt(n) at the defaults).
+
+  Args:
+    differences: ``(n,)`` paired differences, ``n >= 2``.
+    level: confidence level of the test.
+    power: the probability of detecting the difference.
+
+  Returns:
+    :math:`\delta`.
+
+  Examples:
+    >>> round(detectable_difference([0.01, -0.01, 0.01, -0.01]), 4)  # s = 0.0115, n = 4
+    0.0162
+  """
+  differences = np.asarray(differences, dtype=float)
+  if differences.ndim != 1 or differences.size < 2:
+    raise ValueError(f"detectable_difference needs at least 2 differences, got shape "
+                     f"{differences.shape}")
+  z = statistics.NormalDist().inv_cdf
+  return float((z((1 + level) / 2) + z(power)) * differences.std(ddof=1)
+               / np.sqrt(differences.size))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -308,64 +308,113 @@ def test_period_conversion():
 
 # --- studies and command line ----------------------------------------------------------------
 
-def test_study_configs_share_the_static_runs():
-  study = cifar_study.STUDIES["subset-cpu"]
-  configs = cifar_study.study_configs(study)
-  periods = len(study.sweep_periods)
-  assert configs["sweep"][0] == configs["sweep"][periods - 1]  # the A = 1 row is one run
-  assert configs["sweep"][0].seed == study.sweep_seed not in study.seeds
-  assert configs["dynamical"] == [None] * len(study.seeds)  # the sweep chooses the cell
-  configs = cifar_study.study_configs(study, (4.0, 39))
-  assert {(c.amplitude, c.period) for c in configs["dynamical"]} == {(4.0, 39)}
-  assert all(c.model == "wrn" for c in configs["wrn_static"] + configs["wrn_dynamical"])
+CPU_STUDY = cifar_study.STUDIES["myrtle5-64-cpu"]
 
 
-def test_study_needs_both_or_neither_of_amplitude_and_period():
-  study = cifar_study.STUDIES["subset-cpu"]
-  with pytest.raises(ValueError, match="amplitude=3.0, period=None"):
-    dataclasses.replace(study, amplitude=3.0)
-  with pytest.raises(ValueError, match=r"sweep_amplitudes=\(1.0,\)"):
-    dataclasses.replace(study, sweep_amplitudes=(1.0,))
-  fixed = dataclasses.replace(study, amplitude=3.0, period=7)
-  assert cifar_study.chosen_cell(fixed, None) == (3.0, 7)
+def test_study_configs_layout():
+  configs = cifar_study.study_configs(CPU_STUDY)
+  seeds = len(CPU_STUDY.screen_seeds)
+  screen = configs["screen"]
+  assert [c.amplitude for c in screen[:seeds]] == [1.0] * seeds  # the static runs first
+  assert [(c.amplitude, c.period) for c in screen[seeds::seeds]] == list(CPU_STUDY.cells)
+  assert [c.seed for c in screen] == list(CPU_STUDY.screen_seeds) * (len(CPU_STUDY.cells) + 1)
+  assert configs["dynamical"] == [None] * len(CPU_STUDY.seeds)  # the screen chooses the cell
+  configs = cifar_study.study_configs(CPU_STUDY, (4.0, 38))
+  assert {(c.amplitude, c.period) for c in configs["dynamical"]} == {(4.0, 38)}
+  # paired arms: the same seeds, and nothing else differs from the static run but A and T
+  for static, dynamical in zip(configs["static"], configs["dynamical"]):
+    assert dynamical.replace(amplitude=1.0, period=static.period) == static
+  assert configs["horizon"][0].epochs == CPU_STUDY.horizon_epochs
 
 
-def test_a_sweep_where_every_dynamical_run_diverged_has_no_cell():
-  study = dataclasses.replace(cifar_study.STUDIES["subset-cpu"],
-                              sweep_amplitudes=(1.0, 4.0), sweep_periods=(9,))
-  runs = [store.Record(cifar_study.RUN_NAME, {}, {}, {"test_accuracy": np.array([0.3, accuracy])})
-          for accuracy in (0.5, np.nan)]
-  with pytest.raises(ValueError, match=r"every sweep run with A > 1 diverged.*\(1.0, 4.0\)"):
-    cifar_study.chosen_cell(study, runs)
+@pytest.mark.parametrize("name", sorted(cifar_study.STUDIES))
+def test_every_cell_of_every_study_gives_each_class_the_same_turns(name):
+  study = cifar_study.STUDIES[name]
+  steps_per_epoch = study.steps_per_epoch
+  cells = list(study.cells) + ([study.cell] if study.cell else [])
+  for amplitude, period in cells:
+    config = study.base.replace(amplitude=amplitude, period=period)
+    oscillating = (config.epochs - config.static_epochs) * steps_per_epoch
+    # count the steps at which each class is the emphasised one, as the schedule computes it
+    _, emphasised = schedules.phase_and_class(np.arange(oscillating), period, 10)
+    turns = np.bincount(np.asarray(emphasised), minlength=10)
+    assert len(set(turns.tolist())) == 1 and turns[0] > 0, (name, amplitude, period, turns)
+    assert minibatch.rounds(config, steps_per_epoch) >= 1
+
+
+def test_study_checks_its_design():
+  with pytest.raises(ValueError, match=r"seeds \[1\] in both"):
+    dataclasses.replace(CPU_STUDY, seeds=(1, 20))
+  with pytest.raises(ValueError, match="A > 1"):
+    dataclasses.replace(CPU_STUDY, cells=((1.0, 38),))
+  with pytest.raises(ValueError, match="same number of turns.*period=39.*\\[2, 12, 38\\]"):
+    dataclasses.replace(CPU_STUDY, cells=((2.0, 39),))
+  with pytest.raises(ValueError, match="period >= 2"):
+    dataclasses.replace(CPU_STUDY, cells=((2.0, 1),))
+  fixed = dataclasses.replace(CPU_STUDY, cell=(3.0, 12))
+  assert cifar_study.chosen_cell(fixed, None) == (3.0, 12)
+
+
+def _record(accuracy):
+  return store.Record(cifar_study.RUN_NAME, {}, {}, {"test_accuracy": np.array([0.1, accuracy])})
+
+
+def test_the_screen_chooses_the_largest_mean_paired_gain():
+  study = dataclasses.replace(CPU_STUDY, cells=((2.0, 12), (4.0, 12)), screen_seeds=(0, 1))
+  # static 0.50 / 0.40; cell 1: +0.05 and -0.03 (mean +0.01); cell 2: +0.02 twice (+0.02).
+  # A rule on the dynamical accuracies alone would pick cell 1 (its 0.55 is the best run).
+  runs = [_record(v) for v in (0.50, 0.40, 0.55, 0.37, 0.52, 0.42)]
+  assert cifar_study.chosen_cell(study, runs) == (4.0, 12)
+  cells = cifar_study.screen_cells(study, runs)
+  assert [round(c.gain, 6) for c in cells] == [0.01, 0.02]
+  assert cifar_study.chosen_cell(study, runs[:5] + [None]) is None
+
+
+def test_a_screen_where_every_cell_diverged_has_no_cell():
+  study = dataclasses.replace(CPU_STUDY, cells=((4.0, 12),), screen_seeds=(0,))
+  with pytest.raises(ValueError, match=r"every screened cell has a diverged run.*\(4.0, 12\)"):
+    cifar_study.chosen_cell(study, [_record(0.5), _record(np.nan)])
+
+
+def test_comparison_is_paired_by_seed():
+  study = dataclasses.replace(CPU_STUDY, cell=(2.0, 12), seeds=(10, 11, 12))
+  results = {"static": [_record(v) for v in (0.50, 0.60, 0.70)],
+             "dynamical": [_record(v) for v in (0.51, 0.61, 0.72)]}
+  result = cifar_study.comparison(study, results)
+  # paired: d = (0.01, 0.01, 0.02); an unpaired comparison would see the 0.1 spread of seeds
+  assert result.gain.mean == pytest.approx(0.04 / 3)
+  assert 0.01 - 1e-12 <= result.gain.low and result.gain.high <= 0.02 + 1e-12
+  assert result.detectable == pytest.approx(2.8016 * np.std([0.01, 0.01, 0.02], ddof=1)
+                                            / np.sqrt(3), rel=1e-3)
+  results["dynamical"][1] = None
+  assert cifar_study.comparison(study, results) is None
 
 
 def test_stored_only_returns_none_for_missing_runs(tmp_path):
-  results = cifar_study.run_study("subset-cpu", tmp_path, parts=["static", "dynamical"],
-                                        stored_only=True, progress=False)
-  assert results["static"] == [None] * 5 and results["dynamical"] == [None] * 5
-  missing = cifar_study.missing_runs(cifar_study.STUDIES["subset-cpu"], results)
-  assert len(missing) == 6 and "5 dynamical runs" in missing[-1]
+  results = cifar_study.run_study(CPU_STUDY, tmp_path, parts=["static", "dynamical"],
+                                  stored_only=True, progress=False)
+  count = len(CPU_STUDY.seeds)
+  assert results["static"] == [None] * count and results["dynamical"] == [None] * count
+  missing = cifar_study.missing_runs(CPU_STUDY, results)
+  assert len(missing) == count + 1 and f"{count} dynamical runs" in missing[-1]
 
 
-def test_comparison_uses_the_best_cell_of_the_sweep(tmp_path):
-  source = _write_npz(tmp_path / "c.npz", _arrays())
+def test_confirmation_uses_the_screens_choice(tmp_path):
+  # 30 images at batch 3: 10 steps per epoch; 3 oscillating epochs = one round at T = 2
+  data = _arrays(n_train=30, n_test=4)
+  source = _write_npz(tmp_path / "c.npz", data)
   study = cifar_study.Study(
-      data="full", base=minibatch.CifarConfig(**{**TINY, "epochs": 1}, period=2),
-      seeds=(1,), sweep_amplitudes=(1.0, 3.0, 6.0), sweep_periods=(2,), sweep_seed=0,
-      wrn_depth=10, wrn_widen_factor=1, wrn_seeds=())
+      data="full", base=minibatch.CifarConfig(width=2, batch_size=3, epochs=4, static_epochs=1,
+                                              learning_rate=0.05, period=2, train_size=30),
+      cells=((3.0, 2), (6.0, 2)), screen_seeds=(0,), seeds=(1,))
   results = cifar_study.run_study(study, tmp_path, parts=["dynamical"], source=source,
-                                        progress=False)
+                                  progress=False)
   assert list(results) == ["dynamical"]
-  sweep = cifar_study.run_study(study, tmp_path, parts=["sweep"], stored_only=True)
-  finals = [run.history["test_accuracy"][-1] for run in sweep["sweep"]]
-  best = 1 + int(np.argmax(finals[1:]))  # the first of equal accuracies
-  (record,) = results["dynamical"]
-  history = record.history
-  config = cifar_study.study_configs(
-      study, cifar_study.chosen_cell(study, sweep["sweep"]))["dynamical"][0]
-  assert (config.amplitude, config.seed) == (study.sweep_amplitudes[best], 1)
+  screen = cifar_study.run_study(study, tmp_path, parts=["screen"], stored_only=True)["screen"]
+  gains = [c.gain for c in cifar_study.screen_cells(study, screen)]
+  best = study.cells[int(np.argmax(gains))]
   assert len(list(tmp_path.glob("cifar10-run-*.npz"))) == 4
-  # The run actually trained on seed 1 is the best cell's (read back from the store).
+  # The run actually trained on seed 1 is the chosen cell's (read back from the store).
   import json
   trained = []
   for path in tmp_path.glob("cifar10-run-*.npz"):
@@ -373,14 +422,15 @@ def test_comparison_uses_the_best_cell_of_the_sweep(tmp_path):
       run = json.loads(str(stored["__meta__"]))["config"]["run"]
     if run["seed"] == 1:
       trained.append((run["amplitude"], run["period"]))
-  assert trained == [(study.sweep_amplitudes[best], 2)]
+  assert trained == [best]
 
 
 def test_cli_runs_and_stores(tmp_path, capsys):
-  source = _write_npz(tmp_path / "c.npz", _arrays())
-  argv = ["cifar10", "--data", str(source), "--width", "2", "--epochs", "1", "--batch-size",
-          "4", "--amplitude", "1,3", "--period", "2", "--results-dir", str(tmp_path / "r"),
-          "--checkpoint-dir", str(tmp_path / "ck"), "--json", "--no-progress"]
+  source = _write_npz(tmp_path / "c.npz", _arrays(n_train=30))
+  argv = ["cifar10", "--data", str(source), "--width", "2", "--epochs", "4", "--static-epochs",
+          "1", "--batch-size", "3", "--amplitude", "1,3", "--period", "2", "--results-dir",
+          str(tmp_path / "r"), "--checkpoint-dir", str(tmp_path / "ck"), "--json",
+          "--no-progress"]
   assert cli.main(argv) == 0
   assert len(capsys.readouterr().out.strip().splitlines()) == 2
   assert len(list((tmp_path / "r").glob("cifar10-run-*.npz"))) == 2
@@ -389,6 +439,7 @@ def test_cli_runs_and_stores(tmp_path, capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--batch-size", "64"], "batch_size=64"),
     (["--data", "EMPTY"], "no CIFAR-10 files"),
+    (["--batch-size", "4", "--amplitude", "3", "--period", "3"], "same number of turns"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, extra, message):
   (tmp_path / "empty").mkdir()
@@ -402,17 +453,84 @@ def test_cli_errors_are_one_line(tmp_path, capsys, extra, message):
 
 
 def test_every_stored_cifar_run_belongs_to_the_stored_study():
-  # The chapter loads subset-cpu; a stored run outside it would be an orphan.
+  # The chapter loads myrtle5-64-cpu; a stored run outside it would be an orphan.
   folder = Path(__file__).resolve().parents[1] / "book" / "results"
-  study = cifar_study.STUDIES["subset-cpu"]
-  results = cifar_study.run_study(study, folder, stored_only=True, progress=False)
-  assert not cifar_study.missing_runs(study, results)
+  results = cifar_study.run_study(CPU_STUDY, folder, stored_only=True, progress=False)
+  assert not cifar_study.missing_runs(CPU_STUDY, results)
   configs = cifar_study.study_configs(
-      study, cifar_study.chosen_cell(study, results["sweep"]))
-  label = cifar_study.data_label(study.data)
+      CPU_STUDY, cifar_study.chosen_cell(CPU_STUDY, results["screen"]))
+  label = cifar_study.data_label(CPU_STUDY.data)
   expected = {store.path_of(folder, cifar_study.RUN_NAME, c, {"run": c.to_dict(), "data": label})
               for runs in configs.values() for c in runs}
   assert set(folder.glob(f"{cifar_study.RUN_NAME}-*.npz")) == expected
+  for runs in results.values():
+    for run in runs:
+      assert run.environment is not None and run.environment["cpu_count"] >= 1
+
+
+# --- tests that a wrong pipeline would fail ---------------------------------------------------
+
+def _fed_indices(config, data, monkeypatch):
+  """The minibatch indices ``minibatch.train`` feeds to each step (python loop), per epoch."""
+  from dynloss_lib import minibatch_program
+  program = minibatch_program.program(minibatch_program.compile_key(config),
+                                      minibatch.steps_per_epoch(len(data.y_train),
+                                                                config.batch_size), "python")
+  fed = []
+  step = program.step
+
+  def recording(state, x, y, indices, key, hyper):
+    fed.append((np.asarray(indices).copy(), np.asarray(jax.random.key_data(key)
+                                                      if jnp.issubdtype(key.dtype,
+                                                                        jax.dtypes.prng_key)
+                                                      else key).copy()))
+    return step(state, x, y, indices, key, hyper)
+  monkeypatch.setattr(program, "step", recording)
+  minibatch.train(config, data, progress=False, loop="python")
+  spe = program.steps_per_epoch
+  return [fed[e * spe:(e + 1) * spe] for e in range(config.epochs)]
+
+
+def test_each_epoch_draws_a_new_order_and_new_augmentation(monkeypatch):
+  data = _arrays(n_train=12)
+  config = minibatch.CifarConfig(width=2, batch_size=4, epochs=3, learning_rate=0.01)
+  epochs = _fed_indices(config, data, monkeypatch)
+  orders = [np.concatenate([indices for indices, _ in epoch]) for epoch in epochs]
+  for order in orders:
+    assert sorted(order.tolist()) == list(range(12))  # every image once per epoch
+  assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+  keys = [key.tobytes() for epoch in epochs for _, key in epoch]
+  assert len(set(keys)) == len(keys)  # a new augmentation key at every step
+
+
+def test_paired_arms_share_initialisation_and_data_order(monkeypatch):
+  # The confirmation pairs a static and a dynamical run of one seed: the same initial
+  # parameters and the same minibatches, so their difference is the loss's alone.
+  data = _arrays(n_train=12)
+  static = minibatch.CifarConfig(width=2, batch_size=4, epochs=2, learning_rate=0.01)
+  dynamical = static.replace(amplitude=4.0, period=2)
+  fed_static = _fed_indices(static, data, monkeypatch)
+  fed_dynamical = _fed_indices(dynamical, data, monkeypatch)
+  for a, b in zip(sum(fed_static, []), sum(fed_dynamical, [])):
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+  inits = [minibatch.Trainer(c, 12).init_state()["params"] for c in (static, dynamical)]
+  for a, b in zip(jax.tree_util.tree_leaves(inits[0]), jax.tree_util.tree_leaves(inits[1])):
+    np.testing.assert_array_equal(a, b)
+  other_seed = _fed_indices(static.replace(seed=1), data, monkeypatch)
+  assert not np.array_equal(other_seed[0][0][0], fed_static[0][0][0])
+
+
+def test_training_never_sees_the_test_images():
+  # Training on a data set whose test images are replaced gives the same parameters.
+  data = _arrays(n_train=8, n_test=4)
+  other = data._replace(x_test=255 - data.x_test)
+  config = minibatch.CifarConfig(**TINY)
+  runs = [minibatch.train(config, d, progress=False) for d in (data, other)]
+  for a, b in zip(jax.tree_util.tree_leaves(runs[0].state["params"]),
+                  jax.tree_util.tree_leaves(runs[1].state["params"])):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(runs[0].history["train_loss"], runs[1].history["train_loss"])
 
 
 def test_warmup_cosine_learning_rate_beyond_step_zero():
@@ -488,14 +606,13 @@ def test_evaluation_counts_only_the_real_test_images():
 
 
 def test_cifar10_study_command_prints_the_stored_runs(capsys):
-  # The --study path of the CLI, on the stored subset-cpu study (nothing is trained).
+  # The --study path of the CLI, on the stored myrtle5-64-cpu study (nothing is trained).
   import json
   folder = Path(__file__).resolve().parents[1] / "book" / "results"
-  assert cli.main(["cifar10", "--study", "subset-cpu", "--parts", "static", "--results-dir",
+  assert cli.main(["cifar10", "--study", "myrtle5-64-cpu", "--parts", "static", "--results-dir",
                    str(folder), "--json", "--no-progress"]) == 0
   lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-  study = cifar_study.STUDIES["subset-cpu"]
-  stored = cifar_study.run_study(study, folder, parts=["static"], stored_only=True)["static"]
-  assert [line["config"]["seed"] for line in lines] == list(study.seeds)
+  stored = cifar_study.run_study(CPU_STUDY, folder, parts=["static"], stored_only=True)["static"]
+  assert [line["config"]["seed"] for line in lines] == list(CPU_STUDY.seeds)
   assert [line["final_test_accuracy"] for line in lines] == [
       r.final["final_test_accuracy"] for r in stored]

@@ -1,27 +1,39 @@
-"""CIFAR-10 studies: static vs dynamical loss, the (A, T) sweep, the Wide ResNet check.
+"""CIFAR-10 studies: the paper's Myrtle5-64, a screen of (A, T), then a paired confirmation.
 
-A :class:`Study` names one setting of the three experiments of the book's
-chapter "CIFAR10 with Myrtle5". Its protocol keeps the choice of the
-dynamical loss apart from its test: the (A, T) sweep runs on one seed
-(``sweep_seed``); the comparison with the static loss, and the Wide ResNet
-check, use the sweep's best cell (:func:`chosen_cell`, unless the study fixes
-one) on other seeds. Three studies are defined (:data:`STUDIES`):
+A :class:`Study` fixes its design before its runs. Its protocol keeps the choice
+of the dynamical loss apart from its test:
 
-* ``"subset-cpu"``: what the stored results hold, sized for a 2-core CPU:
-  Myrtle5 of width 16 on the 5,085-image training subset (tested on its
-  1,017 test images), 30 epochs at batch 128; a WRN-10-1 for the comparison.
-* ``"subset-gpu"``: the paper's Myrtle5-64 on the same subset, with 10 + 10
-  seeds, a 5 x 4 sweep and a WRN-16-4: what a GPU session stores next.
-* ``"full-gpu"``: the same study on the full CIFAR-10 (50,000 / 10,000 images,
-  batch 512), downloaded on first use: for Colab.
+1. **Screen.** The cells :attr:`Study.cells` (A, T) and the static loss on the
+   screen's own seeds. The rule, written down first: the cell with the largest mean
+   paired gain in final test accuracy (dynamical minus static, same seed) is chosen
+   (:func:`chosen_cell`; the first in order on a tie; a diverged run ranks last),
+   whether or not its gain is positive.
+2. **Confirmation.** The chosen cell against the static loss on fresh seeds
+   (:attr:`Study.seeds`, never used by the screen). Both arms of a seed share the
+   initialisation and the data order (both derive from the seed alone). The verdict
+   is the paired difference's 95% bootstrap interval, with the smallest effect the
+   design detects with 80% power (:func:`comparison`).
+3. **Wide ResNet** (where the study has one): the same cell against the static loss.
+4. **Horizon** (where the study has one): the static loss on the first screen seed
+   trained for :attr:`Study.horizon_epochs` epochs, to show whether the study's
+   epochs let the static loss level off.
+
+Every dynamical run ends its oscillating part on a whole round of the ten classes
+(:func:`dynloss_lib.minibatch.check_whole_rounds`, checked when a study is defined),
+then trains its last ``static_epochs`` epochs with the static loss.
+
+The studies (:data:`STUDIES`): ``"myrtle5-64-cpu"`` (what the stored results hold,
+sized for a 2-core CPU), ``"myrtle5-64-gpu"`` (the same design with more seeds and
+the WRN-16-4, for one GPU and the same offline subset) and ``"full-gpu"`` (all of
+CIFAR-10, downloaded: for Colab).
 
 Every run is stored by :func:`dynloss_lib.store.cached` as ``cifar10-run-{key}.npz``
 (its per-epoch history) under the results folder, keyed by its
 :class:`~dynloss_lib.minibatch.CifarConfig` and the md5 of its data; a run in
 progress keeps a checkpoint after every epoch, so an interrupted study resumes::
 
-  python -m dynloss_lib cifar10 --study full-gpu --results-dir book/results \\
-      --checkpoint-dir /content/drive/MyDrive/dynloss-checkpoints
+  python -m dynloss_lib cifar10 --study myrtle5-64-cpu --results-dir book/results \\
+      --data ../shared/data/cifar10_subset.npz
 """
 
 from __future__ import annotations
@@ -33,82 +45,102 @@ from typing import Sequence
 
 import numpy as np
 
-from dynloss_lib import cifar, minibatch, provenance, store
+from dynloss_lib import cifar, minibatch, provenance, stats, store
 
 RUN_NAME = "cifar10-run"
 SUBSET_FILE = "cifar10_subset.npz"
 SUBSET_MD5 = "e98607fef967a436a9531a2655089a73"
-TINY_FILE = "cifar10_tiny.npz"
 """md5 of ``cifar10_subset.npz`` (5,085 training and 1,017 test images of CIFAR-10)."""
+TINY_FILE = "cifar10_tiny.npz"
 TINY_MD5 = "5e96ad38cdeb54c423e2d10ffcb7a865"
 """md5 of ``book/data/cifar10_tiny.npz``: the subset's first 300 training and 100 test images,
 committed so that the chapter's tiny setting runs anywhere, offline included."""
+TRAIN_SIZES = {"subset": 5085, "tiny": 300, "full": 50_000}
+"""Training images of each data set (before a config's ``train_size``)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-  """One setting of the chapter's three experiments.
+  """One CIFAR-10 study, its design fixed before its runs (see the module docstring).
 
   Attributes:
     data: ``"subset"`` (the 5,085-image file), ``"tiny"`` (its committed 400-image slice)
       or ``"full"`` (all of CIFAR-10).
-    base: the :class:`~dynloss_lib.minibatch.CifarConfig` shared by every run
-      (its ``static_epochs`` included; its amplitude, period and seed are set per run).
-    seeds: seeds of the static-vs-dynamical comparison.
-    sweep_amplitudes, sweep_periods: the (A, T) grid (periods in steps), run on ``sweep_seed``.
-    sweep_seed: the seed of the sweep (keep it out of ``seeds``).
-    wrn_depth, wrn_widen_factor, wrn_seeds: the Wide ResNet comparison.
-    amplitude, period: the dynamical loss of the comparisons; None (both):
-      the sweep's best cell, :func:`chosen_cell`.
+    base: the :class:`~dynloss_lib.minibatch.CifarConfig` shared by every run (epochs,
+      ``static_epochs``, optimiser, model); amplitude, period and seed are set per run.
+    cells: the screened (A, T) cells (T in optimiser steps), each A > 1.
+    screen_seeds: the screen's seeds.
+    seeds: the confirmation's fresh seeds (disjoint from ``screen_seeds``).
+    cell: a fixed (A, T) for the confirmation instead of the screen's choice (None).
+    wrn: ``(depth, widen_factor)`` of the Wide ResNet check, or None (no check).
+    wrn_seeds: its seeds.
+    horizon_epochs: epochs of the horizon run (None: no horizon run).
   """
   data: str
   base: minibatch.CifarConfig
+  cells: tuple[tuple[float, int], ...]
+  screen_seeds: tuple[int, ...]
   seeds: tuple[int, ...]
-  sweep_amplitudes: tuple[float, ...]
-  sweep_periods: tuple[int, ...]
-  sweep_seed: int
-  wrn_depth: int
-  wrn_widen_factor: int
-  wrn_seeds: tuple[int, ...]
-  amplitude: float | None = None
-  period: int | None = None
+  cell: tuple[float, int] | None = None
+  wrn: tuple[int, int] | None = None
+  wrn_seeds: tuple[int, ...] = ()
+  horizon_epochs: int | None = None
 
   def __post_init__(self):
-    if (self.amplitude is None) != (self.period is None):
-      raise ValueError("give both amplitude and period, or neither (the sweep's best cell), "
-                       f"got amplitude={self.amplitude!r}, period={self.period!r}")
-    if self.amplitude is None and not any(a > 1 for a in self.sweep_amplitudes):
-      raise ValueError("with no fixed (amplitude, period) the sweep needs an amplitude > 1, "
-                       f"got sweep_amplitudes={self.sweep_amplitudes!r}")
+    if self.data not in TRAIN_SIZES:
+      raise ValueError(f"data must be one of {tuple(TRAIN_SIZES)}, got data={self.data!r}")
+    if self.cell is None and not self.cells:
+      raise ValueError("a study needs screened cells or a fixed cell, got cells=() and "
+                       "cell=None")
+    low = [c for c in self.cells if c[0] <= 1]
+    if low:
+      raise ValueError(f"screened cells must have A > 1 (the static loss is screened "
+                       f"anyway), got cells={self.cells!r}")
+    shared = sorted(set(self.seeds) & set(self.screen_seeds))
+    if shared:
+      raise ValueError(f"the confirmation's seeds must be fresh, got seeds {shared} in both "
+                       "seeds and screen_seeds")
+    for amplitude, period in self.cells + ((self.cell,) if self.cell else ()):
+      minibatch.check_whole_rounds(self.base.replace(amplitude=float(amplitude),
+                                                     period=int(period)),
+                                   self.steps_per_epoch)
+
+  @property
+  def train_size(self) -> int:
+    """Training images per epoch's draw (the base's ``train_size``, else the data's)."""
+    return self.base.train_size or TRAIN_SIZES[self.data]
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return minibatch.steps_per_epoch(self.train_size, self.base.batch_size)
+
+  def periods_in_epochs(self, period: int) -> float:
+    """A cycle of ``period`` (T + 1 steps) in epochs."""
+    return (period + 1) / self.steps_per_epoch
 
 
+_CPU_BASE = minibatch.CifarConfig(width=64, epochs=15, static_epochs=5, batch_size=128,
+                                  learning_rate=0.05, period=38)
 STUDIES = {
-    "subset-cpu": Study(
-        data="subset",
-        base=minibatch.CifarConfig(width=16, epochs=30, batch_size=128, learning_rate=0.05,
-                                   period=39, static_epochs=5),
-        seeds=(1, 2, 3, 4, 5),
-        sweep_amplitudes=(1.0, 2.0, 4.0, 10.0), sweep_periods=(9, 39, 117), sweep_seed=0,
-        wrn_depth=10, wrn_widen_factor=1, wrn_seeds=(1, 2)),
-    "subset-gpu": Study(
-        data="subset",
-        base=minibatch.CifarConfig(width=64, epochs=30, batch_size=128, learning_rate=0.05,
-                                   period=39, static_epochs=5),
-        seeds=tuple(range(1, 11)),
-        sweep_amplitudes=(1.0, 2.0, 4.0, 10.0, 30.0), sweep_periods=(9, 39, 117, 390),
-        sweep_seed=0, wrn_depth=16, wrn_widen_factor=4, wrn_seeds=(1, 2, 3, 4, 5)),
+    "myrtle5-64-cpu": Study(
+        data="subset", base=_CPU_BASE, cells=((2.0, 12), (2.0, 38), (4.0, 12), (4.0, 38)),
+        screen_seeds=(0, 1), seeds=tuple(range(10, 18)), horizon_epochs=30),
+    "myrtle5-64-gpu": Study(
+        data="subset", base=_CPU_BASE, cells=((2.0, 12), (2.0, 38), (4.0, 12), (4.0, 38)),
+        screen_seeds=(100, 101, 102, 103), seeds=tuple(range(110, 130)), wrn=(16, 4),
+        wrn_seeds=tuple(range(110, 115))),
     "full-gpu": Study(
         data="full",
-        base=minibatch.CifarConfig(width=64, epochs=30, batch_size=512, learning_rate=0.1,
-                                   period=97, static_epochs=5),
-        seeds=(1, 2, 3, 4, 5),
-        sweep_amplitudes=(1.0, 2.0, 4.0, 10.0, 30.0), sweep_periods=(24, 97, 292, 970),
-        sweep_seed=0, wrn_depth=16, wrn_widen_factor=4, wrn_seeds=(1, 2, 3)),
+        base=minibatch.CifarConfig(width=64, epochs=30, static_epochs=5, batch_size=500,
+                                   learning_rate=0.1, period=49),
+        cells=((2.0, 49), (2.0, 249), (4.0, 49), (4.0, 249)), screen_seeds=(0, 1),
+        seeds=tuple(range(10, 20)), wrn=(16, 4), wrn_seeds=(10, 11, 12)),
 }
-"""The studies. Periods are in optimiser steps: on the subset at batch 128 an epoch is
-39 steps, on the full set at batch 512 it is 97, so the sweeps span about a quarter of an
-epoch to three (subset-cpu) or ten epochs per cycle. The last 5 of the 30 epochs use the
-static loss in every run."""
+"""The studies. Periods are in optimiser steps. On the subset at batch 128 an epoch is 39
+steps and the 10 oscillating epochs are 390 steps: T = 12 gives three rounds of the ten
+classes (a third of an epoch per class), T = 38 one round (an epoch per class). On the
+full set at batch 500 an epoch is 100 steps and the 25 oscillating epochs are 2,500:
+T = 49 gives five rounds (half an epoch per class), T = 249 one (2.5 epochs per class)."""
 
 
 def find_subset() -> Path | None:
@@ -216,83 +248,155 @@ def run_config(config: minibatch.CifarConfig, data, label: dict, results_dir, *,
   return store.cached(results_dir, RUN_NAME, config, compute, recompute=recompute, key=key)
 
 
-def chosen_cell(study: Study, sweep_results: Sequence | None) -> tuple[float, int] | None:
-  """The (A, T) of the study's comparisons.
+def _cell_runs(study: Study, cell, seeds, model_kwargs=None):
+  kwargs = model_kwargs or {}
+  return [study.base.replace(amplitude=float(cell[0]), period=int(cell[1]), seed=s, **kwargs)
+          for s in seeds]
 
-  The study's own ``(amplitude, period)`` if it fixes one; otherwise the cell
-  with ``A > 1`` of highest final test accuracy in the sweep on ``sweep_seed``
-  (the first in row order on a tie), or None while any such cell is missing.
-  A diverged cell (final accuracy NaN) ranks below every other.
 
-  Args:
-    study: the study.
-    sweep_results: the ``"sweep"`` part of :func:`run_study` (None: not loaded).
-
-  Returns:
-    ``(amplitude, period)`` or None.
-
-  Examples:
-    >>> study = dataclasses.replace(STUDIES["subset-cpu"], sweep_amplitudes=(1.0, 4.0),
-    ...                             sweep_periods=(9, 39))
-    >>> run = lambda accuracy: store.Record(RUN_NAME, {}, {},
-    ...                                     {"test_accuracy": np.array([0.1, accuracy])})
-    >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), run(0.6)])
-    (4.0, 39)
-    >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), None]) is None
-    True
-    >>> chosen_cell(study, [run(0.5), run(0.5), run(0.4), run(np.nan)])  # diverged
-    (4.0, 9)
-  """
-  if study.amplitude is not None:
-    return study.amplitude, study.period
-  if sweep_results is None:
-    return None
-  shape = len(study.sweep_amplitudes), len(study.sweep_periods)
-  dynamical = np.broadcast_to((np.asarray(study.sweep_amplitudes) > 1)[:, None], shape)
-  stored = np.asarray([r is not None for r in sweep_results]).reshape(shape)
-  if not stored[dynamical].all():
-    return None
-  # A diverged run ends in NaN: it ranks last rather than blocking the choice.
-  grid = np.nan_to_num(sweep_grid(study, sweep_results), nan=-np.inf)
-  candidates = np.where(dynamical, grid, -np.inf)
-  if not np.isfinite(candidates).any():
-    raise ValueError("every sweep run with A > 1 diverged; no cell to compare, got "
-                     f"sweep_amplitudes={study.sweep_amplitudes}, "
-                     f"sweep_periods={study.sweep_periods}")
-  row, column = np.unravel_index(np.argmax(candidates), shape)
-  return float(study.sweep_amplitudes[row]), int(study.sweep_periods[column])
+def _static_runs(study: Study, seeds, model_kwargs=None):
+  kwargs = model_kwargs or {}
+  return [study.base.replace(amplitude=1.0, seed=s, **kwargs) for s in seeds]
 
 
 def study_configs(study: Study, cell: tuple[float, int] | None = None
                   ) -> dict[str, list[minibatch.CifarConfig | None]]:
-  """Every run of a study, by part: ``sweep``, ``static``, ``dynamical``, ``wrn_*``.
+  """Every run of a study, by part (:data:`PARTS`).
 
-  ``sweep`` lists the grid row by row (amplitudes) and column by column
-  (periods); amplitude 1 cells are static runs (their period is the base's,
-  since it does not matter). The dynamical parts use ``cell`` (default: the
-  study's fixed cell); while it is unknown their entries are None.
+  ``screen`` lists the static run of each screen seed, then each cell's runs (cells
+  in order, seeds in order). The confirmation and WRN parts use ``cell`` (default:
+  the study's fixed cell); while it is unknown their dynamical entries are None.
+
+  Examples:
+    >>> configs = study_configs(STUDIES["myrtle5-64-cpu"])
+    >>> len(configs["screen"]), configs["dynamical"][:2]
+    (10, [None, None])
+    >>> {c.seed for c in study_configs(STUDIES["myrtle5-64-cpu"], (2.0, 38))["dynamical"]}
+    {10, 11, 12, 13, 14, 15, 16, 17}
   """
-  base = study.base
-  cell = cell if cell is not None else chosen_cell(study, None)
-  static = lambda seed, **kw: base.replace(amplitude=1.0, period=base.period, seed=seed, **kw)
-
-  def dynamical(seed, **kw):
-    if cell is None:
-      return None
-    return base.replace(amplitude=float(cell[0]), period=int(cell[1]), seed=seed, **kw)
-
-  seed = study.sweep_seed
-  sweep = [static(seed) if a == 1 else base.replace(amplitude=a, period=t, seed=seed)
-           for a in study.sweep_amplitudes for t in study.sweep_periods]
-  wrn = dict(model="wrn", depth=study.wrn_depth, widen_factor=study.wrn_widen_factor)
-  return {"sweep": sweep,
-          "static": [static(s) for s in study.seeds],
-          "dynamical": [dynamical(s) for s in study.seeds],
-          "wrn_static": [static(s, **wrn) for s in study.wrn_seeds],
-          "wrn_dynamical": [dynamical(s, **wrn) for s in study.wrn_seeds]}
+  cell = cell if cell is not None else study.cell
+  dynamical = (lambda seeds, kw=None: _cell_runs(study, cell, seeds, kw) if cell is not None
+               else [None] * len(seeds))
+  screen = _static_runs(study, study.screen_seeds)
+  for screened in study.cells:
+    screen += _cell_runs(study, screened, study.screen_seeds)
+  wrn = ({"model": "wrn", "depth": study.wrn[0], "widen_factor": study.wrn[1]}
+         if study.wrn else None)
+  return {"screen": screen,
+          "static": _static_runs(study, study.seeds),
+          "dynamical": dynamical(study.seeds),
+          "wrn_static": _static_runs(study, study.wrn_seeds, wrn) if wrn else [],
+          "wrn_dynamical": dynamical(study.wrn_seeds, wrn) if wrn else [],
+          "horizon": ([study.base.replace(amplitude=1.0, epochs=study.horizon_epochs,
+                                          seed=study.screen_seeds[0])]
+                      if study.horizon_epochs else [])}
 
 
-PARTS = ("sweep", "static", "dynamical", "wrn_static", "wrn_dynamical")
+PARTS = ("screen", "static", "dynamical", "wrn_static", "wrn_dynamical", "horizon")
+
+
+def final_accuracy(run) -> float:
+  """A stored run's final test accuracy (NaN for a run that diverged)."""
+  return float(run.history["test_accuracy"][-1])
+
+
+@dataclasses.dataclass
+class ScreenCell:
+  """One screened cell: its paired gains over the screen seeds.
+
+  Attributes:
+    cell: (A, T).
+    dynamical, static: ``(seeds,)`` final test accuracies.
+    gain: the mean paired gain (NaN if a run diverged).
+  """
+  cell: tuple
+  dynamical: np.ndarray
+  static: np.ndarray
+
+  @property
+  def gain(self) -> float:
+    return float(np.mean(self.dynamical - self.static))
+
+
+def screen_cells(study: Study, screen_results: Sequence) -> list[ScreenCell] | None:
+  """The screen's cells with their paired gains; None while a run is missing."""
+  if screen_results is None or any(r is None for r in screen_results):
+    return None
+  seeds = len(study.screen_seeds)
+  finals = np.array([final_accuracy(r) for r in screen_results])
+  static = finals[:seeds]
+  return [ScreenCell(tuple(cell), finals[seeds * (i + 1):seeds * (i + 2)], static)
+          for i, cell in enumerate(study.cells)]
+
+
+def chosen_cell(study: Study, screen_results: Sequence | None) -> tuple[float, int] | None:
+  """The (A, T) of the confirmation: the study's fixed cell, else the screen's choice.
+
+  The screened cell with the largest mean paired gain (the first in order on a tie; a
+  cell with a diverged run ranks last), or None while a screen run is missing.
+
+  Examples:
+    >>> study = dataclasses.replace(STUDIES["myrtle5-64-cpu"], cells=((2.0, 12), (4.0, 38)))
+    >>> run = lambda accuracy: store.Record(RUN_NAME, {}, {},
+    ...                                     {"test_accuracy": np.array([0.1, accuracy])})
+    >>> static, small, large = [run(0.5)] * 2, [run(0.52), run(0.49)], [run(0.51)] * 2
+    >>> chosen_cell(study, static + small + large)
+    (4.0, 38)
+    >>> chosen_cell(study, static + small + [run(0.6), None]) is None
+    True
+    >>> chosen_cell(study, static + small + [run(0.6), run(np.nan)])  # diverged
+    (2.0, 12)
+  """
+  if study.cell is not None:
+    return study.cell
+  cells = screen_cells(study, screen_results)
+  if cells is None:
+    return None
+  gains = np.nan_to_num([c.gain for c in cells], nan=-np.inf)
+  if not np.isfinite(gains).any():
+    raise ValueError(f"every screened cell has a diverged run; no cell to confirm, got "
+                     f"cells={study.cells}")
+  amplitude, period = cells[int(np.argmax(gains))].cell
+  return float(amplitude), int(period)
+
+
+@dataclasses.dataclass
+class Comparison:
+  """A dynamical arm against the static loss on paired seeds.
+
+  Attributes:
+    cell: (A, T).
+    seeds: the paired seeds.
+    static, dynamical: ``(seeds,)`` final test accuracies.
+    gain: the mean paired difference (dynamical minus static) and its 95% bootstrap
+      interval.
+    detectable: the smallest true mean difference the design detects with 80% power
+      (:func:`dynloss_lib.stats.detectable_difference`; NaN for one seed).
+  """
+  cell: tuple
+  seeds: tuple
+  static: np.ndarray
+  dynamical: np.ndarray
+  gain: stats.Interval
+  detectable: float
+
+
+def comparison(study: Study, results: dict, wrn: bool = False) -> Comparison | None:
+  """The confirmation (or, with ``wrn``, the Wide ResNet check) from :func:`run_study`'s
+  results; None until every run of both arms is stored."""
+  static_part, dynamical_part = ("wrn_static", "wrn_dynamical") if wrn else ("static",
+                                                                            "dynamical")
+  static, dynamical = results.get(static_part), results.get(dynamical_part)
+  if not static or not dynamical or None in static or None in dynamical:
+    return None
+  static = np.array([final_accuracy(r) for r in static])
+  dynamical = np.array([final_accuracy(r) for r in dynamical])
+  seeds = study.wrn_seeds if wrn else study.seeds
+  gain = stats.paired_bootstrap(dynamical, static)
+  detectable = (stats.detectable_difference(dynamical - static) if len(seeds) > 1
+                else float("nan"))
+  return Comparison(chosen_cell(study, results.get("screen")), tuple(seeds), static, dynamical,
+                    gain, detectable)
 
 
 def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, source=None,
@@ -300,10 +404,9 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
               stored_only: bool = False, loop: str | None = None) -> dict[str, list]:
   """Run (or load) the parts of a study, in order; stored runs are reused.
 
-  When the dynamical parts are asked for and the study takes its cell from
-  the sweep, the sweep is run (or loaded) first, even if not in ``parts``;
-  with ``stored_only`` and an incomplete sweep the dynamical runs come back
-  as None.
+  When a dynamical part is asked for and the study takes its cell from the screen,
+  the screen is run (or loaded) first, even if not in ``parts``; with
+  ``stored_only`` and an incomplete screen the dynamical runs come back as None.
 
   Args:
     name_or_study: a key of :data:`STUDIES` or a :class:`Study`.
@@ -325,14 +428,14 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
     raise ValueError(f"unknown part(s) {unknown}; known: {PARTS}")
   data = _LazyData(study.data, source)
   label = data_label(study.data)
-  needs_cell = study.amplitude is None and {"dynamical", "wrn_dynamical"} & set(parts)
-  order = [p for p in PARTS if p in parts or (p == "sweep" and needs_cell)]
+  needs_cell = study.cell is None and {"dynamical", "wrn_dynamical"} & set(parts)
+  order = [p for p in PARTS if p in parts or (p == "screen" and needs_cell)]
   done: dict = {}
   results = {}
   configs = study_configs(study)
   for part in order:
     if part in ("dynamical", "wrn_dynamical"):
-      configs = study_configs(study, chosen_cell(study, results.get("sweep")))
+      configs = study_configs(study, chosen_cell(study, results.get("screen")))
     results[part] = []
     for config in configs[part]:
       if config is None:
@@ -359,26 +462,13 @@ def curves(results: Sequence, name: str = "test_accuracy") -> np.ndarray:
   return np.stack(rows) if rows else np.zeros((0, 0))
 
 
-def sweep_grid(study: Study, results: Sequence, name: str = "test_accuracy") -> np.ndarray:
-  """Final ``name`` over the (A, T) grid: ``(len(amplitudes), len(periods))``, NaN if missing.
-
-  Examples:
-    >>> study = STUDIES["subset-cpu"]
-    >>> cells = len(study.sweep_amplitudes) * len(study.sweep_periods)
-    >>> sweep_grid(study, [None] * cells).shape
-    (4, 3)
-  """
-  finals = [np.nan if r is None else float(r.history[name][-1]) for r in results]
-  return np.asarray(finals).reshape(len(study.sweep_amplitudes), len(study.sweep_periods))
-
-
 def missing_runs(study: Study, results: dict) -> list[minibatch.CifarConfig | str]:
   """What of ``results`` (from :func:`run_study`) is not stored yet.
 
   Distinct configurations, and for dynamical runs whose cell is not chosen
-  yet (the sweep is incomplete) a line saying how many.
+  yet (the screen is incomplete) a line saying how many.
   """
-  configs = study_configs(study, chosen_cell(study, results.get("sweep")))
+  configs = study_configs(study, chosen_cell(study, results.get("screen")))
   missing, undecided = [], 0
   for part, found in results.items():
     for config, result in zip(configs[part], found):
@@ -387,17 +477,11 @@ def missing_runs(study: Study, results: dict) -> list[minibatch.CifarConfig | st
       elif result is None and config not in missing:
         missing.append(config)
   if undecided:
-    missing.append(f"{undecided} dynamical runs, whose (A, T) the complete sweep chooses")
+    missing.append(f"{undecided} dynamical runs, whose (A, T) the complete screen chooses")
   return missing
 
 
-def _study_parts(parts):
-  def experiment(directory, recompute=False, progress=True):
-    return run_study("subset-cpu", directory, parts=parts, recompute=recompute,
-                     progress=progress)
-  return experiment
-
-
-cifar10_static_vs_dynamical = _study_parts(("static", "dynamical"))
-cifar10_sweep = _study_parts(("sweep",))
-cifar10_wrn = _study_parts(("wrn_static", "wrn_dynamical"))
+def cifar10_myrtle5_64(directory, recompute: bool = False, progress: bool = True):
+  """The chapter's stored study, ``myrtle5-64-cpu`` (needs the subset file, see
+  :func:`find_subset`)."""
+  return run_study("myrtle5-64-cpu", directory, recompute=recompute, progress=progress)

@@ -3,7 +3,7 @@
 Either ``--study NAME`` runs (or resumes) a whole study of the book's CIFAR
 chapter, or the options run every combination of their values::
 
-  python -m dynloss_lib cifar10 --study subset-gpu --results-dir book/results \\
+  python -m dynloss_lib cifar10 --study myrtle5-64-cpu --results-dir book/results \\
       --data ../shared/data/cifar10_subset.npz
 """
 
@@ -24,12 +24,12 @@ def add_parser(subparsers):
                   "history (resumable). Either --study NAME runs a whole study of the book "
                   "chapter, or the options below run every combination of their values.")
   parser.add_argument("--study", choices=sorted(STUDIES), default=None,
-                      help="run a whole study (its data, models, seeds and sweep)")
+                      help="run a whole study (its data, models, seeds, screen and confirmation)")
   parser.add_argument("--parts", default=",".join(PARTS),
                       help=f"with --study: which parts, from {','.join(PARTS)}")
   parser.add_argument("--data", default=None,
                       help="an .npz file, a cifar-10-batches-py folder or the tarball "
-                           "(default: download into the cache; for the subset-* studies, "
+                           "(default: download into the cache; for the myrtle5-64-* studies, "
                            "the subset file, see dynloss_lib.studies.cifar10.find_subset)")
   parser.add_argument("--model", choices=["myrtle5", "wrn"], default="myrtle5")
   parser.add_argument("--width", type=parse_int_list, default=[64],
@@ -44,6 +44,9 @@ def add_parser(subparsers):
                       help="T in epochs instead (converted to steps, overrides --period)")
   parser.add_argument("--seeds", type=parse_int_list, default=[0])
   parser.add_argument("--epochs", type=int, default=30)
+  parser.add_argument("--static-epochs", type=int, default=0,
+                      help="train the last this many epochs with the static loss (default 0); "
+                           "the epochs before must be whole rounds of the ten classes")
   parser.add_argument("--batch-size", type=int, default=512)
   parser.add_argument("--learning-rate", type=float, default=0.1, help="peak (default 0.1)")
   parser.add_argument("--weight-decay", type=float, default=5e-4)
@@ -86,13 +89,13 @@ def _run_cifar10_command(args) -> int:
     results = run_study(study, args.results_dir, parts=parts, source=args.data,
                         checkpoint_dir=args.checkpoint_dir, recompute=args.recompute,
                         progress=progress, loop=args.loop)
-    sweep = results.get("sweep") or run_study(study, args.results_dir, parts=["sweep"],
-                                              stored_only=True)["sweep"]
-    cell = chosen_cell(study, sweep)
+    screen = results.get("screen") or run_study(study, args.results_dir, parts=["screen"],
+                                                stored_only=True)["screen"]
+    cell = chosen_cell(study, screen)
     configs = study_configs(study, cell)
     if not args.json:
-      if study.amplitude is None and cell is not None:
-        print(f"comparison cell (best of the sweep on seed {study.sweep_seed}): "
+      if study.cell is None and cell is not None:
+        print(f"confirmation cell (the screen's choice on seeds {list(study.screen_seeds)}): "
               f"A={cell[0]:g}, T={cell[1]}")
       print(header)
     for part in parts:
@@ -110,10 +113,13 @@ def _run_cifar10_command(args) -> int:
       model=args.model, width=width, depth=args.depth, widen_factor=args.widen_factor,
       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
       weight_decay=args.weight_decay, amplitude=amplitude, period=period,
-      augment=not args.no_augment, dtype=args.dtype, seed=seed)
+      static_epochs=args.static_epochs, augment=not args.no_augment, dtype=args.dtype,
+      seed=seed)
       for width in args.width for amplitude in args.amplitude for period in periods
       for seed in args.seeds]
-  minibatch.steps_per_epoch(len(data.y_train), args.batch_size)  # checks the batch size
+  steps = minibatch.steps_per_epoch(len(data.y_train), args.batch_size)  # checks the batch size
+  for config in configs:
+    minibatch.check_whole_rounds(config, steps)
   if not args.json:
     print(header)
   for config in configs:

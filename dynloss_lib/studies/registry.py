@@ -27,9 +27,7 @@ EXPERIMENTS: dict[str, str] = {
     "mse_stable_start": "dynloss_lib.studies.mse_stable:stable_start",
     "bifurcation_cascades": "dynloss_lib.studies.landscape:bifurcation_cascades",
     "instability_threshold": "dynloss_lib.studies.landscape:instability_threshold",
-    "cifar10_static_vs_dynamical": "dynloss_lib.studies.cifar10:cifar10_static_vs_dynamical",
-    "cifar10_sweep": "dynloss_lib.studies.cifar10:cifar10_sweep",
-    "cifar10_wrn": "dynloss_lib.studies.cifar10:cifar10_wrn",
+    "cifar10_myrtle5_64": "dynloss_lib.studies.cifar10:cifar10_myrtle5_64",
 }
 
 CLAIMS: dict[str, list[str]] = {
@@ -69,7 +67,7 @@ def experiment(name: str) -> Callable:
     >>> experiment("nonsense")
     Traceback (most recent call last):
     ...
-    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_static_vs_dynamical', 'cifar10_sweep', 'cifar10_wrn', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'mse_stable_start', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds', 'width1000_protocols']
+    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_myrtle5_64', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'mse_stable_start', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds', 'width1000_protocols']
   """
   if name not in EXPERIMENTS:
     raise ValueError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")
