@@ -4,6 +4,12 @@ The library itself never changes a JAX setting (see dynloss_lib/__init__.py); th
 notebooks and the CLI enable the mode explicitly, and so do the tests, here.
 """
 
+import sys
+from pathlib import Path
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+# The book's code (book/dynloss_book) is imported as the chapters import it: from book/.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "book"))

@@ -25,7 +25,7 @@ jax.config.update("jax_enable_x64", True)  # float64, as in the paper
 import jax.numpy as jnp  # noqa: E402
 
 from dynloss_lib import analysis, data, losses, models, schedules  # noqa: E402
-from dynloss_lib.studies import landscape as le  # noqa: E402
+from dynloss_book import landscape as le  # noqa: E402
 from dynloss_lib.experiments import run_spiral  # noqa: E402
 
 

@@ -1,7 +1,7 @@
-"""``python -m dynloss_lib``: see :mod:`dynloss_lib.studies.cli`."""
+"""``python -m dynloss_lib``: see :mod:`dynloss_lib.cli`."""
 
 import sys
 
-from dynloss_lib.studies.cli import main
+from dynloss_lib.cli import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ configuration does not match the request (a hash collision, a renamed file) is
 never reused. Writes go to a temporary file renamed into place, so a crash never
 leaves half a file under the real name; an unreadable or mismatched file is
 reported with a warning and treated as missing. The minibatch engine keeps its
-checkpoints here; :mod:`dynloss_lib.store` keeps the book's results on top.
+checkpoints here; :mod:`dynloss_book.store` keeps the book's results on top.
 """
 
 from __future__ import annotations

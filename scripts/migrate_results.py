@@ -1,4 +1,4 @@
-"""Rewrite stored results written in an older schema in the current one (dynloss_lib.store).
+"""Rewrite stored results written in an older schema in the current one (dynloss_book.store).
 
 Usage: python scripts/migrate_results.py [FOLDER ...]   (default: book/results)
 
@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from dynloss_lib import store  # noqa: E402
+from dynloss_book import store  # noqa: E402
 
 for folder in sys.argv[1:] or [os.path.join(os.path.dirname(__file__), "..", "book", "results")]:
   rewritten = store.migrate(folder)

@@ -47,7 +47,7 @@ def parse_args(argv=None):
 def grid(args):
   import jax
   jax.config.update("jax_enable_x64", True)
-  from dynloss_lib.studies.cli_args import parse_float_list, parse_int_list
+  from dynloss_lib.cli import parse_float_list, parse_int_list
   from dynloss_lib.experiments import SpiralConfig, run_spiral_grid
   configs = [SpiralConfig(width=args.width, amplitude=a, period=500, steps=args.steps, seed=s,
                           last_cycle_static=True, record_every=100)

@@ -7,7 +7,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dynloss_lib import analysis, data, losses, models, schedules, training
-from dynloss_lib.studies import landscape
+from dynloss_book import landscape
 from dynloss_lib.experiments import SpiralConfig, run_spiral
 
 

@@ -76,38 +76,69 @@ def test_repository_url_is_the_configured_one_everywhere():
     assert found == (owner, name), f"README.md names the repository {found}, not {url}"
 
 
-@pytest.mark.parametrize("situation", ["not on Colab", "fresh Colab runtime", "after a restart"])
+SITUATIONS = {
+    # situation: (on Colab, clone there, GPU, installed distributions)
+    "not on Colab": (False, False, False, {}),
+    "fresh CPU runtime": (True, False, False, {"jax": "0.4.33", "jaxlib": "0.4.33"}),
+    "fresh GPU runtime": (True, False, True, {"jax": "0.4.33", "jaxlib": "0.4.33",
+                                              "jax-cuda12-plugin": "0.4.33"}),
+    "GPU runtime with the tested JAX": (True, False, True, {"jax": "TESTED", "jaxlib": "TESTED",
+                                                            "jax-cuda12-plugin": "TESTED"}),
+    "after a restart": (True, True, False, {"jax": "TESTED", "jaxlib": "TESTED",
+                                            "dynloss": "0.1.0"}),
+}
+
+
+@pytest.mark.parametrize("situation", sorted(SITUATIONS))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_install_cell_works_in_the_book_folder_on_colab(path, situation, monkeypatch):
-  """The install cell, run as IPython runs it, with Colab, the clone and the shell simulated."""
+  """The install cell, run as IPython runs it, with Colab, the clone, pip and the shell
+  simulated: the commands it issues in each situation."""
   import nbformat
   from IPython.core.inputtransformer2 import TransformerManager
+  from dynloss_book import colab
   url, owner, name, _ = repository()
+  on_colab, cloned, gpu, installed = SITUATIONS[situation]
+  tested = colab.pinned_versions(ROOT)["jax"]
+  installed = {k: tested if v == "TESTED" else v for k, v in installed.items()}
   source = TransformerManager().transform_cell(nbformat.read(path, as_version=4).cells[1].source)
-  commands, moves = [], []
+  shell, pip, moves = [], [], []
 
   class Shell:
     def system(self, command):
-      commands.append(command)
+      shell.append(command)
 
-  if situation != "not on Colab":
+  if on_colab:
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
   clone = f"/content/{name}"
   exists = os.path.exists
-  monkeypatch.setattr(os.path, "exists", lambda p: situation == "after a restart" if p == clone
-                      else exists(p))
+  monkeypatch.setattr(os.path, "exists", lambda p: cloned if p == clone else exists(p))
   monkeypatch.setattr(os, "chdir", moves.append)
+  monkeypatch.setattr(colab, "has_gpu", lambda: gpu)
+  monkeypatch.setattr(colab, "installed_version", installed.get)
+  read_pins = colab.pinned_versions  # the clone's requirements.txt is this checkout's
+  monkeypatch.setattr(colab, "pinned_versions", lambda repo: read_pins(ROOT))
+  monkeypatch.setattr(colab.subprocess, "run", lambda command, **kw: pip.append(command) or
+                      types.SimpleNamespace(returncode=0, stdout="", stderr=""))
   exec(source, {"get_ipython": lambda: Shell()})
-  if situation == "not on Colab":
-    assert commands == [] and moves == []
+  if not on_colab:
+    assert shell == [] and moves == [] and pip == []
     return
   # always into the clone's book/ folder, where the chapters find results/ and data/
   assert moves == [f"{clone}/book"]
-  if situation == "fresh Colab runtime":
-    assert commands[0] == f"git clone --depth 1 {url} {clone}"
-    assert commands[1].startswith("pip install") and commands[1].endswith(clone)
-  else:
-    assert commands == []
+  assert shell == ([] if cloned else [f"git clone --depth 1 {url} {clone}"])
+  pins = colab.pinned_versions(ROOT)
+  library = [sys.executable, "-m", "pip", "install", "-q", clone] + [
+      f"{n}=={pins[n]}" for n in colab.LIBRARY_DEPENDENCIES]
+  expected = {
+      "fresh CPU runtime": [[*library[:5], f"jax=={tested}", f"jaxlib=={tested}"], library],
+      "fresh GPU runtime": [[*library[:5], f"jax[cuda12]=={tested}"], library],
+      # a CUDA-enabled JAX at the tested version is kept: only the library is installed,
+      # with jax pinned to the version that is there
+      "GPU runtime with the tested JAX": [library],
+      "after a restart": [],
+  }[situation]
+  assert pip == expected
 
 
 ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback', "Error:",

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from dynloss_lib import store
-from dynloss_lib.studies import spiral, check
+from dynloss_book import store
+from dynloss_book import spiral, check
 
 CONFIGS = [spiral.spiral_config(amplitude=a, period=20, steps=200, seed=s, width=8)
            for a in (1.0, 5.0) for s in (0, 1)]
@@ -63,6 +63,8 @@ def test_missing_result_is_reported(tmp_path):
 
 def test_cli_check_rejects_only_missing():
   import subprocess, sys
-  out = subprocess.run([sys.executable, "-m", "dynloss_lib", "regenerate", "--check",
-                        "--only-missing", "spiral_seeds"], capture_output=True, text=True)
+  from pathlib import Path
+  out = subprocess.run([sys.executable, "-m", "dynloss_book", "regenerate", "--check",
+                        "--only-missing", "spiral_seeds"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1] / "book")
   assert out.returncode == 2 and "--only-missing" in out.stderr

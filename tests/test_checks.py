@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from dynloss_lib import checks, data, models, schedules, stats
+from dynloss_lib import checks, data, models, schedules
+from dynloss_book import stats
 from dynloss_lib.experiments import SpiralConfig
 from dynloss_lib.minibatch import CifarConfig
 

@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss_lib import cifar, convnets, minibatch, schedules, store
-from dynloss_lib.studies import cifar10 as cifar_study, cli
+from dynloss_lib import cifar, convnets, minibatch, schedules
+from dynloss_book import store
+from dynloss_book import cifar10 as cifar_study, cli
 from dynloss_lib.cifar import cifar10
 from dynloss_lib.losses import dynamical_cross_entropy
 

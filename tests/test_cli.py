@@ -3,13 +3,23 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
 
 def run_cli(*args):
+  """The library's command line."""
   return subprocess.run([sys.executable, "-m", "dynloss_lib", *args], capture_output=True,
                         text=True, timeout=600)
+
+
+def run_book_cli(*args):
+  """The book's command line, run from book/ as the chapters are."""
+  return subprocess.run([sys.executable, "-m", "dynloss_book", *args], capture_output=True,
+                        text=True, timeout=600, cwd=BOOK)
 
 
 def test_spiral_json_lines():
@@ -57,22 +67,24 @@ def test_help_documents_every_option():
                  "--init", "--shape", "--start-mid", "--last-cycle-static", "--validation",
                  "--dtype", "--batch-size", "--json", "--no-progress"):
     assert option in out.stdout
-  assert "regenerate" in run_cli("--help").stdout
+  assert "regenerate" not in run_cli("--help").stdout  # the book's, not the library's
+  assert "regenerate" in run_book_cli("--help").stdout
 
 
 def test_regenerate_lists_and_refuses_unknown_names():
-  out = run_cli("regenerate", "--list")
+  out = run_book_cli("regenerate", "--list")
   assert out.returncode == 0
   names = out.stdout.split()
-  assert {"spiral_seeds", "generalisation", "instability_threshold", "cifar10_sweep"} <= set(names)
-  out = run_cli("regenerate", "nonsense")
+  assert {"spiral_seeds", "generalisation", "instability_threshold", "cifar10_myrtle5_64",
+          "width1000_protocols"} <= set(names)
+  out = run_book_cli("regenerate", "nonsense")
   assert out.returncode == 2 and "unknown experiment(s) ['nonsense']" in out.stderr
   assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_regenerate_only_missing_computes_nothing_when_all_is_stored():
   # Every result of the phase diagram at width 100 is committed: --only-missing loads them.
-  out = run_cli("regenerate", "phase_width100", "--only-missing")
+  out = run_book_cli("regenerate", "phase_width100", "--only-missing")
   assert out.returncode == 0, out.stderr
   assert out.stdout.strip() == "== phase_width100"
   assert "spiral runs" not in out.stderr  # no progress bar: nothing was computed

@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from dynloss_lib.studies import generalisation as g
+from dynloss_book import generalisation as g
 
 
 class FakeStore:

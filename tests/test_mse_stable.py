@@ -5,7 +5,7 @@ import types
 import numpy as np
 import pytest
 
-from dynloss_lib.studies import mse, mse_stable
+from dynloss_book import mse, mse_stable
 
 
 def _params(width, dead):

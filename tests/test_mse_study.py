@@ -15,8 +15,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dynloss_lib import data, losses, models
-from dynloss_lib.studies import generalisation, mse
-from dynloss_lib.studies import mse_curvature
+from dynloss_book import generalisation, mse
+from dynloss_book import mse_curvature
 
 
 @functools.lru_cache(maxsize=None)  # shared by two tests

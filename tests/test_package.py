@@ -1,4 +1,5 @@
-"""The package's import hygiene: no global JAX setting changed, no import cycle, float64 guarded."""
+"""The library's import hygiene: no global JAX setting changed, no import cycle, float64
+guarded, nothing of the book's code imported, and thin."""
 
 import ast
 import subprocess
@@ -6,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from source_lines import code_lines
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dynloss_lib"
+BOOK_CODE = Path(__file__).resolve().parents[1] / "book" / "dynloss_book"
 
 
 def run_python(code):
@@ -19,7 +22,7 @@ def run_python(code):
 
 def test_import_changes_no_jax_setting():
   code = ("import jax; before = jax.config.jax_enable_x64\n"
-          "import dynloss_lib, dynloss_lib.experiments, dynloss_lib.training, dynloss_lib.studies.cli\n"
+          "import dynloss_lib, dynloss_lib.experiments, dynloss_lib.training, dynloss_lib.cli\n"
           "print(before, jax.config.jax_enable_x64)")
   out = run_python(code)
   assert out.stdout.split() == ["False", "False"]
@@ -34,36 +37,36 @@ def test_float64_without_x64_is_a_clear_error():
   assert "jax.config.update('jax_enable_x64', True)" in out.stdout
 
 
-CORE = ("data", "schedules", "losses", "models", "training", "analysis", "checks", "experiments",
-        "convnets", "cifar", "minibatch", "minibatch_program", "keyed_files")
-"""The core: what a researcher imports to train with a dynamical loss."""
+LIBRARY = tuple(sorted(path.stem for path in PACKAGE.glob("*.py")))
+"""Every module of the library (the installed package is exactly these; tests/test_install.py)."""
 
 
 def _module_name(path):
-  parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+  root = PACKAGE.parent if path.is_relative_to(PACKAGE) else BOOK_CODE.parent
+  parts = path.relative_to(root).with_suffix("").parts
   return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _imports(path):
-  """The dynloss_lib modules that ``path`` imports, at any level (a function-level import
+  """The dynloss modules that ``path`` imports, at any level (a function-level import
   only hides a cycle), plus those the registry imports by name."""
   tree = ast.parse(path.read_text())
   found = set()
   if path.stem == "registry":
-    from dynloss_lib.studies import registry
+    from dynloss_book import registry
     found |= {target.partition(":")[0] for target in
               [*registry.EXPERIMENTS.values(), *registry.COMMANDS,
                *(t for targets in registry.CLAIMS.values() for t in targets)]}
   for node in ast.walk(tree):
-    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dynloss_lib"):
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dynloss"):
       found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
     elif isinstance(node, ast.Import):
-      found |= {a.name for a in node.names if a.name.startswith("dynloss_lib.")}
+      found |= {a.name for a in node.names if a.name.startswith("dynloss")}
   return found
 
 
 def _graph():
-  modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+  modules = {_module_name(p): p for p in [*PACKAGE.rglob("*.py"), *BOOK_CODE.rglob("*.py")]}
   return {name: {m for m in _imports(path) if m in modules and m != name}
           for name, path in modules.items()}
 
@@ -87,31 +90,20 @@ def test_no_import_cycle():
     visit(name, [])
 
 
-def test_the_core_imports_only_the_core():
+def test_the_library_imports_nothing_of_the_book():
   graph = _graph()
-  core = {f"dynloss_lib.{name}" for name in CORE}
-  assert core <= set(graph), sorted(core - set(graph))
-  for name in sorted(core):
-    outside = graph[name] - core - {"dynloss_lib"}
-    assert not outside, f"{name} imports {sorted(outside)}, outside the core"
+  for name in sorted(n for n in graph if n.startswith("dynloss_lib")):
+    book = {m for m in graph[name] if m.startswith("dynloss_book")}
+    assert not book, f"{name} imports {sorted(book)}, the book's code"
 
 
-def test_the_core_is_thin():
-  # Lines of code: not blank, not a comment, not a docstring.
-  total = 0
-  for name in CORE:
-    source = (PACKAGE / f"{name}.py").read_text()
-    docstrings = set()
-    for node in ast.walk(ast.parse(source)):
-      if isinstance(node, ast.Expr) and isinstance(getattr(node, "value", None), ast.Constant) \
-          and isinstance(node.value.value, str):
-        docstrings |= set(range(node.lineno, node.end_lineno + 1))
-    total += sum(1 for i, line in enumerate(source.splitlines(), 1)
-                 if line.strip() and not line.strip().startswith("#") and i not in docstrings)
+def test_the_library_is_thin():
+  # The same count over the installed copy: tests/test_install.py.
+  total = sum(code_lines((PACKAGE / f"{name}.py").read_text()) for name in LIBRARY)
   assert total <= 1500, total
 
 
 def test_no_path_outside_the_repository_in_library_code():
-  for path in PACKAGE.rglob("*.py"):
+  for path in [*PACKAGE.rglob("*.py"), *BOOK_CODE.rglob("*.py")]:
     source = path.read_text()
     assert '"shared"' not in source and "parents[2]" not in source, path

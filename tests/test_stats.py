@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dynloss_lib import stats
+from dynloss_book import stats
 
 
 def test_two_pairs_by_hand():

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dynloss_lib import keyed_files, store
+from dynloss_lib import keyed_files
+from dynloss_book import store
 
 RESULTS = Path(__file__).resolve().parents[1] / "book" / "results"
 

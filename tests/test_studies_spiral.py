@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dynloss_lib import store
-from dynloss_lib.studies import spiral, registry
+from dynloss_book import store
+from dynloss_book import spiral, registry
 
 
 def small(**changes):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dynloss_lib import schedules
-from dynloss_lib.studies import toy
+from dynloss_book import toy
 
 
 def gamma_of(ratio):

@@ -27,7 +27,7 @@ Dense(width)-ReLU-Dense(3), the paper's initialisation, full-batch GD, float64,
    primary cell :data:`PRIMARY_CELL` decides, the other three cells are a screen.
    Families: static MSE minus static CE. A diverged run keeps the accuracy of the
    parameters it stopped at, and is reported.
-6. **Curvature** (:mod:`dynloss_lib.studies.mse_curvature`): the Hessian's
+6. **Curvature** (:mod:`dynloss_book.mse_curvature`): the Hessian's
    :math:`\lambda_{\max}` of the loss trained, width 100, over 20,000 steps.
 """
 
@@ -41,10 +41,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, checks, data as data_lib, losses, models, stats
+from dynloss_lib import analysis, checks, data as data_lib, losses, models
+from dynloss_book import stats
 from dynloss_lib.experiments import DTYPES, SpiralConfig
-from dynloss_lib.studies import generalisation
-from dynloss_lib.studies.spiral import load_runs, spiral_config, stored_runs
+from dynloss_book import generalisation
+from dynloss_book.spiral import load_runs, spiral_config, stored_runs
 
 WIDTHS = (100, 300, 1000)
 SEEDS = tuple(range(6))
@@ -179,7 +180,7 @@ def _runs(directory, configs, recompute, progress, devices, compute):
   runs = stored_runs(directory, configs)
   if None in runs:
     raise ValueError(f"{runs.count(None)} of {len(runs)} runs are not stored in {directory}; "
-                     "compute them with: python -m dynloss_lib regenerate dynamical_mse "
+                     "compute them with: python -m dynloss_book regenerate dynamical_mse "
                      "--only-missing")
   return runs
 
@@ -329,7 +330,7 @@ def family_sentence(study: MSEStudy, width: int) -> str:
 
 
 def _claim(text, statistic, holds):
-  from dynloss_lib.studies.check import Claim
+  from dynloss_book.check import Claim
   return Claim(text, float(statistic), bool(holds))
 
 

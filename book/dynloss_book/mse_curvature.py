@@ -1,6 +1,6 @@
 r"""Curvature during training for the dynamical-MSE study (the chapter "Dynamical mean-squared error").
 
-Part 6 of the design of :mod:`dynloss_lib.studies.mse`, fixed with it: the
+Part 6 of the design of :mod:`dynloss_book.mse`, fixed with it: the
 largest eigenvalue of the Hessian of the loss each run descends, at width
 :data:`CURVATURE_WIDTH`, every 100 steps (Lanczos order 10), for the arms
 :data:`CURVATURE_ARMS` on :data:`CURVATURE_SEEDS`, over :data:`CURVATURE_STEPS`
@@ -14,10 +14,11 @@ import dataclasses
 
 import numpy as np
 
-from dynloss_lib import provenance, store
+from dynloss_lib import provenance
+from dynloss_book import store
 from dynloss_lib.experiments import SpiralConfig
-from dynloss_lib.studies import mse
-from dynloss_lib.studies.landscape import Measurements, measured_final, run_measured
+from dynloss_book import mse
+from dynloss_book.landscape import Measurements, measured_final, run_measured
 
 CURVATURE_WIDTH = 100
 CURVATURE_SEEDS = tuple(range(10))
@@ -78,7 +79,7 @@ def curvature_key(config: SpiralConfig) -> dict:
 
 def curvature_run(directory, config: SpiralConfig, recompute: bool = False,
                   progress: bool = True) -> store.Record:
-  """One curvature run, stored as a ``"mse-curvature"`` :class:`~dynloss_lib.store.Record`.
+  """One curvature run, stored as a ``"mse-curvature"`` :class:`~dynloss_book.store.Record`.
 
   Arrays: ``hessian_step`` and ``hessian_max`` (every measurement; NaN after a
   divergence), ``train_accuracy`` at the same steps. ``final``: train accuracy,
@@ -104,7 +105,7 @@ def mse_curvature(directory, recompute: bool = False, progress: bool = True,
   """Run (or load) the curvature runs of :data:`CURVATURE_ARMS` on :data:`CURVATURE_SEEDS`.
 
   The MSE arms train with the study's settled rate at width 100
-  (:func:`~dynloss_lib.studies.mse.settled_learning_rate`, whose run the verdict part stores), the
+  (:func:`~dynloss_book.mse.settled_learning_rate`, whose run the verdict part stores), the
   cross-entropy arms with 1.
   """
   eta_mse = mse.settled_learning_rate(directory, CURVATURE_WIDTH, False, progress, compute).value
@@ -120,7 +121,7 @@ def mse_curvature(directory, recompute: bool = False, progress: bool = True,
         record = store.load(directory, "mse-curvature", curvature_key(config))
         if record is None:
           raise ValueError(f"the curvature run {label}, seed {seed} is not stored in "
-                           f"{directory}; compute it with: python -m dynloss_lib regenerate "
+                           f"{directory}; compute it with: python -m dynloss_book regenerate "
                            "mse_curvature --only-missing")
       records.append(record)
   shape = (len(CURVATURE_ARMS), len(CURVATURE_SEEDS))

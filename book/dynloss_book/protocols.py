@@ -1,6 +1,6 @@
 """Width 1000 across the protocol's free choices: the final static phase and the validation draw.
 
-The generalisation study (:mod:`~dynloss_lib.studies.generalisation`) ends every run
+The generalisation study (:mod:`~dynloss_book.generalisation`) ends every run
 with its last cycle static, so a run with T = 5000 ends on about 4,990 static steps,
 T = 1000 on 931 and T = 250 on 222, and measures validation accuracy on one
 3,000-point set. An independent re-implementation of the protocol found a gain of
@@ -30,7 +30,7 @@ runs:
    The verdict bounds the effect by the largest |bound| of the four intervals.
 
 Every run: width 1000, the paper's initialisation, learning rate 1, float64, 70,000
-steps (the generalisation study's :func:`~dynloss_lib.studies.generalisation.study_config`).
+steps (the generalisation study's :func:`~dynloss_book.generalisation.study_config`).
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ import functools
 
 import numpy as np
 
-from dynloss_lib import data, experiments, stats
-from dynloss_lib.studies import generalisation as gen
-from dynloss_lib.studies.spiral import load_runs, stored_runs
+from dynloss_lib import data, experiments
+from dynloss_book import stats
+from dynloss_book import generalisation as gen
+from dynloss_book.spiral import load_runs, stored_runs
 
 WIDTH = gen.WIDTH
 FINAL_STATIC_STEPS = 10_000
@@ -61,7 +62,7 @@ PROTOCOLS = ARMS[1:]
 DRAWS = ("A", "B")
 SECOND_DRAW = gen.VALIDATION_DRAWS
 """Draw B is draws ``SECOND_DRAW`` to ``2 * SECOND_DRAW - 1`` (noise seeds 1010-1019)."""
-COMMAND = "python -m dynloss_lib regenerate width1000_protocols --only-missing"
+COMMAND = "python -m dynloss_book regenerate width1000_protocols --only-missing"
 
 
 def arm_config(arm: str, amplitude: float, period: int, seed: int):

@@ -8,7 +8,7 @@ of its runs was looked at:
    :data:`SCREEN_SEEDS`, each dynamical run paired with the static run of the
    same initialisation seed. Per cell: the mean paired gain in validation
    accuracy (dynamical minus static) and its 95% bootstrap interval
-   (:func:`dynloss_lib.stats.paired_bootstrap`). The cell with the largest mean
+   (:func:`dynloss_book.stats.paired_bootstrap`). The cell with the largest mean
    gain is chosen (:func:`best_cell`; one of ``len(AMPLITUDES) * len(PERIODS)``
    cells, so its screening gain is biased upwards by the choice).
 2. **Confirm.** The chosen cell on fresh seeds (:data:`CONFIRM_SEEDS`, never
@@ -37,8 +37,8 @@ from typing import Sequence
 
 import numpy as np
 
-from dynloss_lib import stats
-from dynloss_lib.studies.spiral import load_runs, spiral_config, stored_runs
+from dynloss_book import stats
+from dynloss_book.spiral import load_runs, spiral_config, stored_runs
 
 WIDTH = 1000
 AMPLITUDES = (1.5, 2.0, 3.0, 5.0, 10.0, 70.0)
@@ -104,7 +104,7 @@ def _runs(directory, configs, recompute, progress, devices, compute):
   missing = sum(r is None for r in runs)
   if missing:
     raise ValueError(f"{missing} of {len(runs)} runs are not stored in {directory}; compute "
-                     "them with: python -m dynloss_lib regenerate generalisation --only-missing")
+                     "them with: python -m dynloss_book regenerate generalisation --only-missing")
   return runs
 
 
@@ -120,7 +120,7 @@ class Screen:
     amplitudes, periods, seeds: the grid.
     train, val: ``(A, T, seeds)`` final train and validation accuracy.
     static_train, static_val: ``(seeds,)`` for the static loss, same seeds.
-    gains: ``(A, T)`` nested lists of :class:`~dynloss_lib.stats.Interval`, the
+    gains: ``(A, T)`` nested lists of :class:`~dynloss_book.stats.Interval`, the
       paired validation gain (None for a cell with a diverged run).
     diverged: ``(A, T, seeds)`` True where a run diverged.
   """
@@ -160,7 +160,7 @@ def best_cell(result: Screen) -> tuple[float, int]:
   Ties go to the first cell in the grid's order.
 
   Examples:
-    >>> from dynloss_lib.stats import Interval
+    >>> from dynloss_book.stats import Interval
     >>> toy = Screen((2.0, 5.0), (250,), (0,), None, None, None, None,
     ...              [[Interval(0.001, 0, 0, 1)], [Interval(0.003, 0, 0, 1)]], None)
     >>> best_cell(toy)
@@ -185,7 +185,7 @@ class Confirmation:
     cell: (A, T).
     seeds: the seeds used (a prefix of :data:`CONFIRM_SEEDS`).
     train, val, static_train, static_val: ``(seeds,)`` final accuracies.
-    gain: the paired validation gain (:class:`~dynloss_lib.stats.Interval`).
+    gain: the paired validation gain (:class:`~dynloss_book.stats.Interval`).
     diverged: ``(seeds,)`` True where the dynamical run diverged (its frozen
       parameters' accuracy counts, as the run ended).
     needed: the seeds the stopping rule asks for so far (``len(seeds)`` once complete;
@@ -321,7 +321,7 @@ def generalisation(directory, recompute: bool = False, progress: bool = True,
 def confirmation_no_gain(directory):
   """The book's width-1000 verdict: the confirmed cell's lower 95% bound is at most 0
   (no improvement shown; the stored interval lies below 0)."""
-  from dynloss_lib.studies.check import Claim
+  from dynloss_book.check import Claim
   study = generalisation(directory, progress=False, compute=False)
   gain = study.confirmation.gain
   return Claim(f"width 1000, A={study.cell[0]:g}, T={study.cell[1]}: lower 95% bound of the "
@@ -330,7 +330,7 @@ def confirmation_no_gain(directory):
 
 def follow_up_gain(directory):
   """The follow-up's verdict: at width 300, (70, 5000)'s lower 95% bound is above 0."""
-  from dynloss_lib.studies.check import Claim
+  from dynloss_book.check import Claim
   gain = follow_up(directory, progress=False, compute=False).gain
   return Claim(f"width {FOLLOW_UP_WIDTH}, A={PAPER_CELL[0]:g}, T={PAPER_CELL[1]}: lower 95% "
                "bound of the paired validation gain > 0", gain.low, gain.low > 0)

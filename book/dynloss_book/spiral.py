@@ -6,7 +6,7 @@ so runs shared by two chapters are computed once and an interrupted
 regeneration resumes where it stopped. Each file holds the final numbers, a
 coarse history (every ``RECORD_EVERY`` steps) and the final parameters.
 
-Regenerate everything with ``python -m dynloss_lib regenerate``.
+Regenerate everything with ``python -m dynloss_book regenerate``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dynloss_lib import experiments, provenance, store
+from dynloss_lib import experiments, provenance
+from dynloss_book import store
 from dynloss_lib.training import tqdm
 
 RECORD_EVERY = 500
@@ -39,7 +40,7 @@ PHASE_STEPS_1000 = 20_000
 
 
 StoredRun = store.Record
-"""A stored spiral run: a :class:`~dynloss_lib.store.Record` whose ``config`` is the
+"""A stored spiral run: a :class:`~dynloss_book.store.Record` whose ``config`` is the
 run's :class:`~dynloss_lib.experiments.SpiralConfig`, ``final`` its final numbers
 (``train_accuracy``, ``static_loss``, ``loss``, ``val_accuracy`` with validation,
 ``diverged``, ``wall_seconds``), ``history`` its coarse history (``step`` every
@@ -180,14 +181,14 @@ def _medians(directory, configs):
 
 def static_stalls(directory):
   """Width 100, paper init: the static loss's median final train accuracy is below 0.9."""
-  from dynloss_lib.studies.check import Claim
+  from dynloss_book.check import Claim
   value = _medians(directory, seeds_configs()["paper/static"])
   return Claim("width 100: static median train accuracy < 0.9", value, value < 0.9)
 
 
 def dynamical_fits(directory):
   """Width 100, paper init: A = 70's median final train accuracy is at least 0.98."""
-  from dynloss_lib.studies.check import Claim
+  from dynloss_book.check import Claim
   value = _medians(directory, seeds_configs()["paper/dynamical"])
   return Claim("width 100: A=70 median train accuracy >= 0.98", value, value >= 0.98)
 

@@ -5,7 +5,7 @@ set, another core count) a recomputed run can end elsewhere. A check therefore
 never replaces the stored results: it recomputes an experiment into a
 temporary folder, lists every stored result whose numbers differ, and
 evaluates the experiment's *claims* (the statistics the book states, each with
-its threshold, listed in :data:`dynloss_lib.studies.registry.CLAIMS`) on both the
+its threshold, listed in :data:`dynloss_book.registry.CLAIMS`) on both the
 stored and the recomputed results, so one sees whether a claim still holds.
 """
 
@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from dynloss_lib import store
+from dynloss_book import store
 
 IGNORED = ("wall_seconds", "environment")
 """Summary fields that may differ between two computations of the same result."""

@@ -27,12 +27,12 @@ sized for a 2-core CPU), ``"myrtle5-64-gpu"`` (the same design with more seeds a
 the WRN-16-4, for one GPU and the same offline subset) and ``"full-gpu"`` (all of
 CIFAR-10, downloaded: for Colab).
 
-Every run is stored by :func:`dynloss_lib.store.cached` as ``cifar10-run-{key}.npz``
+Every run is stored by :func:`dynloss_book.store.cached` as ``cifar10-run-{key}.npz``
 (its per-epoch history) under the results folder, keyed by its
 :class:`~dynloss_lib.minibatch.CifarConfig` and the md5 of its data; a run in
 progress keeps a checkpoint after every epoch, so an interrupted study resumes::
 
-  python -m dynloss_lib cifar10 --study myrtle5-64-cpu --results-dir book/results \\
+  python -m dynloss_book cifar10 --study myrtle5-64-cpu --results-dir results \\
       --data ../shared/data/cifar10_subset.npz
 """
 
@@ -45,7 +45,8 @@ from typing import Sequence
 
 import numpy as np
 
-from dynloss_lib import cifar, minibatch, provenance, stats, store
+from dynloss_lib import cifar, minibatch, provenance
+from dynloss_book import stats, store
 
 RUN_NAME = "cifar10-run"
 SUBSET_FILE = "cifar10_subset.npz"
@@ -225,7 +226,7 @@ def run_config(config: minibatch.CifarConfig, data, label: dict, results_dir, *,
     loop: see :class:`~dynloss_lib.minibatch.Trainer`.
 
   Returns:
-    A :class:`~dynloss_lib.store.Record` (``history``: per-epoch arrays; ``final``:
+    A :class:`~dynloss_book.store.Record` (``history``: per-epoch arrays; ``final``:
     final and best test accuracy, device, training time, ``diverged_epoch``); or None.
   """
   key = {"run": config.to_dict(), "data": dict(label)}
@@ -371,7 +372,7 @@ class Comparison:
     gain: the mean paired difference (dynamical minus static) and its 95% bootstrap
       interval.
     detectable: the smallest true mean difference the design detects with 80% power
-      (:func:`dynloss_lib.stats.detectable_difference`; NaN for one seed).
+      (:func:`dynloss_book.stats.detectable_difference`; NaN for one seed).
   """
   cell: tuple
   seeds: tuple
@@ -420,7 +421,7 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
     loop: see :class:`~dynloss_lib.minibatch.Trainer`.
 
   Returns:
-    part -> list of :class:`~dynloss_lib.store.Record` (or None), in :func:`study_configs` order.
+    part -> list of :class:`~dynloss_book.store.Record` (or None), in :func:`study_configs` order.
   """
   study = STUDIES[name_or_study] if isinstance(name_or_study, str) else name_or_study
   unknown = [p for p in parts if p not in PARTS]

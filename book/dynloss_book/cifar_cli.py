@@ -1,10 +1,10 @@
-"""Command line: ``python -m dynloss_lib cifar10 ...`` (see :mod:`dynloss_lib.studies.cifar10`).
+"""``python -m dynloss_book cifar10 ...`` (from the ``book/`` folder; see :mod:`dynloss_book.cifar10`).
 
 Either ``--study NAME`` runs (or resumes) a whole study of the book's CIFAR
 chapter, or the options run every combination of their values::
 
-  python -m dynloss_lib cifar10 --study myrtle5-64-cpu --results-dir book/results \\
-      --data ../shared/data/cifar10_subset.npz
+  python -m dynloss_book cifar10 --study myrtle5-64-cpu --results-dir results \\
+      --data ../../shared/data/cifar10_subset.npz
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 
 from dynloss_lib import cifar, minibatch
-from dynloss_lib.studies.cli_args import parse_float_list, parse_int_list
-from dynloss_lib.studies.cifar10 import (PARTS, STUDIES, chosen_cell, run_config, run_study,
-                                           study_configs)
+from dynloss_lib.cli import parse_float_list, parse_int_list
+from dynloss_book import RESULTS
+from dynloss_book.cifar10 import (PARTS, STUDIES, chosen_cell, run_config, run_study,
+                                  study_configs)
 
 
 def add_parser(subparsers):
@@ -30,7 +31,7 @@ def add_parser(subparsers):
   parser.add_argument("--data", default=None,
                       help="an .npz file, a cifar-10-batches-py folder or the tarball "
                            "(default: download into the cache; for the myrtle5-64-* studies, "
-                           "the subset file, see dynloss_lib.studies.cifar10.find_subset)")
+                           "the subset file, see dynloss_book.cifar10.find_subset)")
   parser.add_argument("--model", choices=["myrtle5", "wrn"], default="myrtle5")
   parser.add_argument("--width", type=parse_int_list, default=[64],
                       help="Myrtle5 channels (default 64)")
@@ -54,7 +55,8 @@ def add_parser(subparsers):
   parser.add_argument("--train-size", type=int, default=None)
   parser.add_argument("--test-size", type=int, default=None)
   parser.add_argument("--no-augment", action="store_true")
-  parser.add_argument("--results-dir", default="book/results")
+  parser.add_argument("--results-dir", default=str(RESULTS),
+                      help="where the results are stored (default: the book's results folder)")
   parser.add_argument("--checkpoint-dir", default=str(cifar.default_cache_dir() / "checkpoints"),
                       help="where runs in progress keep their checkpoints")
   parser.add_argument("--loop", choices=["scan", "python"], default=None,

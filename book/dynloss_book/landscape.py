@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, checks, data as data_lib, losses, models, provenance, schedules, store
+from dynloss_lib import analysis, checks, data as data_lib, losses, models, provenance, schedules
+from dynloss_book import store
 from dynloss_lib import training
 from dynloss_lib.experiments import DTYPES, SpiralConfig, schedule_hyper
 
@@ -198,7 +199,7 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
     bin_steps: bin size of the whole-run arrays.
 
   Returns:
-    A :class:`~dynloss_lib.store.Record`: the arrays above, and in ``final`` the
+    A :class:`~dynloss_book.store.Record`: the arrays above, and in ``final`` the
     final accuracy, static loss, divergence step and training wall time.
   """
   config = config.replace(seed=seed)
@@ -286,7 +287,7 @@ def threshold_result(directory, width: int, learning_rate: float, amplitude: flo
   (the last Hessian measurement at or before each onset, NaN for -1).
 
   Returns:
-    A :class:`~dynloss_lib.store.Record` (the arrays above; ``final``: final
+    A :class:`~dynloss_book.store.Record` (the arrays above; ``final``: final
     accuracy, divergence step, wall time).
   """
   config, measurements = threshold_setup(width, learning_rate, amplitude)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dynloss_lib spiral ...``.
+"""The library's command line: ``python -m dynloss_lib spiral ...``.
 
 Every option takes one value or a list, so one command can run a grid::
 
@@ -11,19 +11,55 @@ Bad arguments print one line naming the bad value and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from dynloss_lib import provenance
-from dynloss_lib.studies import registry
-from dynloss_lib.studies.cli_args import parse_float_list, parse_int_list
 from dynloss_lib.experiments import DTYPES
 from dynloss_lib.losses import DYNAMICAL_LOSSES
 from dynloss_lib.models import INITS
 from dynloss_lib.schedules import SHAPES
+
+
+def parse_int_list(text: str) -> list[int]:
+  """``"0-6"`` -> 0..6; ``"1,3,5"`` -> [1, 3, 5]; ranges and commas mix.
+
+  Examples:
+    >>> parse_int_list("0-2,5")
+    [0, 1, 2, 5]
+  """
+  values = []
+  for part in text.split(","):
+    part = part.strip()
+    try:
+      if "-" in part[1:]:
+        low, high = part.split("-", 1) if not part.startswith("-") else (part, "")
+        low, high = int(low), int(high)
+        if high < low:
+          raise ValueError
+        values.extend(range(low, high + 1))
+      else:
+        values.append(int(part))
+    except ValueError:
+      raise argparse.ArgumentTypeError(
+          f"expected integers or ranges like 0-6, got {part!r}") from None
+  return values
+
+
+def parse_float_list(text: str) -> list[float]:
+  """``"1,70"`` -> [1.0, 70.0].
+
+  Examples:
+    >>> parse_float_list("1, 2.5")
+    [1.0, 2.5]
+  """
+  try:
+    return [float(part) for part in text.split(",")]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") \
+        from None
 
 
 def _add_spiral_parser(subparsers):
@@ -63,7 +99,7 @@ def _add_spiral_parser(subparsers):
   parser.add_argument("--batch-size", type=int, default=None,
                       help="runs vmapped together on each device (default: 1 on CPU, 512 on "
                            "GPU)")
-  _add_devices_option(parser)
+  add_devices_option(parser)
   parser.add_argument("--json", action="store_true",
                       help="print one JSON object per run instead of a table (each run's "
                            "final numbers and train_accuracy_last500, the median train "
@@ -109,27 +145,8 @@ def _run_spiral_command(args) -> int:
   return 0
 
 
-def _add_regenerate_parser(subparsers):
-  parser = subparsers.add_parser(
-      "regenerate", help="recompute the book's stored results",
-      description="Recompute the results the book loads (book/results), with progress bars. "
-                  "Without names, every registered experiment.")
-  parser.add_argument("names", nargs="*", help="experiments to recompute (default: all)")
-  parser.add_argument("--results-dir", default="book/results",
-                      help="where the results are stored (default book/results)")
-  parser.add_argument("--list", action="store_true", help="list the experiments and exit")
-  parser.add_argument("--only-missing", action="store_true",
-                      help="compute only results that are not stored yet")
-  parser.add_argument("--check", action="store_true",
-                      help="recompute into a temporary folder instead, print which stored "
-                           "results changed and whether each claim's statistic still meets "
-                           "its threshold; the stored results are never touched. Exit status "
-                           "1 if a claim flips")
-  _add_devices_option(parser)
-  parser.set_defaults(handler=_run_regenerate_command)
-
-
-def _add_devices_option(parser):
+def add_devices_option(parser):
+  """``--devices`` and ``--cpu-isa``, for every subcommand that trains spiral runs."""
   parser.add_argument(
       "--devices", type=int, default=None,
       help="spread the runs over this many local devices (default: 1 for spiral, all for "
@@ -165,57 +182,32 @@ def use_devices(devices: int | None) -> None:
     jax.config.update("jax_num_cpu_devices", devices)
 
 
-def _run_regenerate_command(args) -> int:
-  if args.list:
-    for name in sorted(registry.EXPERIMENTS):
-      print(name)
-    return 0
-  unknown = [name for name in args.names if name not in registry.EXPERIMENTS]
-  if unknown:
-    raise ValueError(f"unknown experiment(s) {unknown}; known: {sorted(registry.EXPERIMENTS)}")
-  if args.check and args.only_missing:
-    raise ValueError("--check recomputes everything it checks; it cannot be combined with "
-                     "--only-missing")
-  flipped = False
-  for name in args.names or sorted(registry.EXPERIMENTS):
-    print(f"== {name}", flush=True)
-    fn = registry.experiment(name)
-    options = {"devices": args.devices} if "devices" in inspect.signature(fn).parameters else {}
-    if args.check:
-      from dynloss_lib.studies import check
-      report = check.check(name, fn, registry.claims(name), args.results_dir,
-                           progress=True, **options)
-      print("\n".join(report.lines()), flush=True)
-      flipped |= report.claim_flipped
-    else:
-      fn(args.results_dir, recompute=not args.only_missing, progress=True, **options)
-  return 1 if flipped else 0
-
-
-class _OneLineErrors(argparse.ArgumentParser):
+class OneLineErrors(argparse.ArgumentParser):
   """Report usage errors as one line (``error: ...``) and exit with status 2."""
 
   def error(self, message):
     self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-  parser = _OneLineErrors(
-      prog="python -m dynloss_lib",
+def build_parser(prog: str = "python -m dynloss_lib",
+                 commands: Sequence[Callable] = ()) -> argparse.ArgumentParser:
+  """The parser: ``spiral``, then each ``add_parser(subparsers)`` of ``commands``."""
+  parser = OneLineErrors(
+      prog=prog,
       description="Dynamical loss functions (Ruiz-Garcia et al., ICML 2021): experiments "
                   "from the command line.")
   subparsers = parser.add_subparsers(dest="command", required=True,
-                                     parser_class=_OneLineErrors)
+                                     parser_class=OneLineErrors)
   _add_spiral_parser(subparsers)
-  _add_regenerate_parser(subparsers)
-  for target in registry.COMMANDS:
-    registry.resolve(target)(subparsers)
+  for add_parser in commands:
+    add_parser(subparsers)
   return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-  """Entry point; returns the exit status."""
-  parser = build_parser()
+def main(argv: Sequence[str] | None = None,
+         parser: argparse.ArgumentParser | None = None) -> int:
+  """Entry point; returns the exit status (2 with a one-line message for a bad value)."""
+  parser = parser or build_parser()
   args = parser.parse_args(argv)
   import jax
   jax.config.update("jax_enable_x64", True)  # the spiral runs are float64, as in the paper

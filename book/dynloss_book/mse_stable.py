@@ -1,6 +1,6 @@
 r"""Follow-up of the dynamical-MSE study: a stable start (the chapter "Dynamical mean-squared error").
 
-The study's rule (:func:`dynloss_lib.studies.mse.learning_rate`) gives the MSE
+The study's rule (:func:`dynloss_book.mse.learning_rate`) gives the MSE
 family the paper's cross-entropy start, :math:`\eta\,\lambda_{\max}(\theta_0)` =
 1.6, 3.95 and 12.05 at widths 100, 300 and 1000, and at the two wider ones, far
 above the stability limit 2, most hidden ReLU units of the MSE runs die: those
@@ -26,8 +26,9 @@ import functools
 
 import numpy as np
 
-from dynloss_lib import checks, data as data_lib, stats
-from dynloss_lib.studies import mse
+from dynloss_lib import checks, data as data_lib
+from dynloss_book import stats
+from dynloss_book import mse
 
 START_PRODUCT = 1.0
 """The follow-up's :math:`\\eta\\,\\lambda_{\\max}(\\theta_0)`: half the stability limit 2."""
@@ -48,7 +49,7 @@ def stable_learning_rate(width: int) -> float:
 
   Returns:
     :math:`\eta` to 3 significant digits (:data:`START_PRODUCT` over the static MSE's
-    curvature at seed 0's paper initialisation, :func:`~dynloss_lib.studies.mse.curvature_at_init`).
+    curvature at seed 0's paper initialisation, :func:`~dynloss_book.mse.curvature_at_init`).
 
   Examples:
     >>> stable_learning_rate(100)
@@ -104,7 +105,7 @@ class StableStart:
 
   Attributes:
     learning_rates: width -> :math:`\\eta`.
-    arms: ``(width, arm)`` -> :class:`~dynloss_lib.studies.mse.Arm`, ``arm`` one of :data:`ARMS`.
+    arms: ``(width, arm)`` -> :class:`~dynloss_book.mse.Arm`, ``arm`` one of :data:`ARMS`.
     dead: ``(width, arm)`` -> ``(seeds,)`` dead hidden units at the end.
     runs: every stored run (for costs and machines).
   """

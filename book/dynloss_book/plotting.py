@@ -246,7 +246,7 @@ def gain_map(ax, gains, amplitudes: Sequence[float], periods: Sequence[int],
 
   Args:
     ax: matplotlib axes.
-    gains: nested lists (amplitudes x periods) of :class:`dynloss_lib.stats.Interval`,
+    gains: nested lists (amplitudes x periods) of :class:`dynloss_book.stats.Interval`,
       None for a cell without one (drawn blank, labelled "diverged").
     amplitudes, periods: the grid.
     title: optional title.
@@ -258,7 +258,7 @@ def gain_map(ax, gains, amplitudes: Sequence[float], periods: Sequence[int],
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
-    >>> from dynloss_lib.stats import Interval
+    >>> from dynloss_book.stats import Interval
     >>> fig, ax = plt.subplots()
     >>> _ = gain_map(ax, [[Interval(0.002, -0.001, 0.005, 6), None]], [2.0], [250, 1000])
     >>> [t.get_text() for t in ax.texts]
@@ -321,7 +321,7 @@ def fig4_key(fig, classes: bool = True) -> None:
 
 
 def fig4_figure(arrays, learning_rate: float, title: str, zoom: bool = False):
-  """The paper's Fig. 4 panels for one stored run (:func:`dynloss_lib.studies.landscape.fig4_result`).
+  """The paper's Fig. 4 panels for one stored run (:func:`dynloss_book.landscape.fig4_result`).
 
   Six panels over the steps: the weights :math:`\\Gamma_i`, the loss :math:`F(t)`, its change
   :math:`F(t) - F(t-1)`, the train accuracy, the Hessian's :math:`\\lambda_{\\max}` (with
