@@ -20,12 +20,12 @@ import jax
 jax.config.update("jax_enable_x64", True)  # as the book runs it (the CIFAR code pins float32 itself)
 import numpy as np
 
-from dynloss_lib import minibatch
+from dynloss_lib import convnets, minibatch
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", choices=["myrtle5", "wrn"], default="myrtle5")
+  parser.add_argument("--model", choices=sorted(convnets.MODELS), default="myrtle5")
   parser.add_argument("--width", type=int, default=64, help="Myrtle5 channels (default 64)")
   parser.add_argument("--depth", type=int, default=16, help="WRN depth (default 16)")
   parser.add_argument("--widen-factor", type=int, default=4, help="WRN k (default 4)")

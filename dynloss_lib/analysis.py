@@ -13,9 +13,9 @@ objects (see :func:`hessian_probe`, :func:`ntk_probe`, :func:`class_loss_probe`)
   by default averaged over the outputs (:math:`\frac1C \sum_a \Theta_{ia,ja}`,
   what the default ``trace_axes=(-1,)`` of ``neural_tangents.empirical_ntk_fn``
   computes, and so what the reference plotted); :math:`\lambda_{\max}` by Lanczos.
-* Onset of an instability: the first step of a cycle at which a gradient step
-  *increases* the loss it descends (at that step's fixed :math:`\Gamma`), see
-  :func:`fixed_gamma_loss_change` and :func:`instability_onsets`.
+* Per-class losses :math:`L_c = \partial F_\Gamma / \partial \Gamma_c`
+  (:func:`class_losses`), from which the book finds the onsets of instabilities
+  (``dynloss_book.onsets``).
 """
 
 from __future__ import annotations
@@ -292,7 +292,8 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1, trace_outputs: bo
     trace_outputs: see :func:`empirical_ntk`.
     order: Lanczos steps of :func:`ntk_top_eigenvalue` (>= 2), None for the dense solve.
     kernel_fn: ``kernel_fn(params, x) -> (N, N)``, the trace-averaged kernel in closed form
-      (e.g. :func:`dynloss_lib.models.mlp_ntk`); the Lanczos steps then multiply by it.
+      (e.g. ``functools.partial(models.mlp_ntk, model)``); the Lanczos steps then multiply
+      by it.
 
   Returns:
     A :class:`training.Probe` whose value is a scalar.
@@ -323,21 +324,21 @@ def ntk_probe(apply_fn: Callable, x_subset, *, every: int = 1, trace_outputs: bo
 
 
 def class_losses(apply_fn: Callable, params, x, y, num_classes: int,
-                 per_sample: Callable = losses.cross_entropy):
-  r"""Per-class loss terms :math:`L_c` such that :math:`F_\Gamma = \sum_c \Gamma_c L_c`.
+                 loss=losses.dynamical_cross_entropy):
+  r"""Per-class loss terms :math:`L_c = \partial F_\Gamma / \partial \Gamma_c`, so that
+  :math:`F_\Gamma = \sum_c \Gamma_c L_c`.
 
-  .. math::
-    L_c = \frac{1}{N} \sum_{j:\, y_j = c} \ell(f(x_j), c)
-
-  This decomposition holds for the losses that weight each sample by its
-  class (the cross-entropy, ``dmse_sample``), not for ``dmse_output``.
+  Every dynamical loss is linear in :math:`\Gamma`, so its gradient in :math:`\Gamma`
+  does not depend on :math:`\Gamma` and decomposes it exactly: for the cross-entropy
+  :math:`L_c = \frac1N \sum_{j:\, y_j = c} \ell(f(x_j), c)`; for ``dmse_output``,
+  output :math:`c`'s squared error over all samples.
 
   Args:
     apply_fn: ``apply_fn(params, x) -> logits``.
     params: parameters.
     x, y: the training set (``N`` samples).
     num_classes: :math:`C`.
-    per_sample: the per-sample loss :math:`\ell` (default the cross-entropy).
+    loss: the dynamical loss, by name or function.
 
   Returns:
     ``(C,)`` array.
@@ -348,17 +349,21 @@ def class_losses(apply_fn: Callable, params, x, y, num_classes: int,
     >>> class_losses(apply_fn, jnp.zeros((2, 2)), x, y, 2).round(6)
     Array([0.346574, 0.346574], dtype=float64)
   """
-  terms = per_sample(apply_fn(params, x), y)
-  return jax.ops.segment_sum(terms, y, num_segments=num_classes) / y.shape[0]
+  loss = losses.dynamical_loss(loss)
+  outputs = apply_fn(params, x)
+  return jax.grad(lambda weights: loss(outputs, y, weights))(jnp.ones(num_classes,
+                                                                       outputs.dtype))
 
 
-def class_loss_probe(apply_fn: Callable, x, y, num_classes: int) -> training.Probe:
-  """In-loop :func:`class_losses` at every record (for :func:`fixed_gamma_loss_change`).
+def class_loss_probe(apply_fn: Callable, x, y, num_classes: int,
+                     loss=losses.dynamical_cross_entropy) -> training.Probe:
+  """In-loop :func:`class_losses` at every record (for the book's onsets, ``dynloss_book.onsets``).
 
   Args:
     apply_fn: ``apply_fn(params, x) -> logits``.
     x, y: the training set.
     num_classes: :math:`C`.
+    loss: the dynamical loss, by name or function.
 
   Returns:
     A :class:`training.Probe` whose value has shape ``(C,)``.
@@ -370,117 +375,4 @@ def class_loss_probe(apply_fn: Callable, x, y, num_classes: int) -> training.Pro
   """
   x, y = jnp.asarray(x), jnp.asarray(y)
   return training.Probe(lambda params, gamma: class_losses(apply_fn, params, x, y,
-                                                           num_classes))
-
-
-def fixed_gamma_loss_change(class_loss_history, gamma_history):
-  r"""Loss change of each GD step at that step's own class weights.
-
-  .. math::
-    \Delta F(t) = F_{\Gamma(t)}(\theta_{t+1}) - F_{\Gamma(t)}(\theta_t)
-               = \Gamma(t) \cdot \left(L(\theta_{t+1}) - L(\theta_t)\right)
-
-  Unlike :math:`F(t) - F(t-1)`, it does not mix in the change of
-  :math:`\Gamma`: GD with :math:`\lambda_{\max} < 2/\eta` on a locally quadratic
-  loss always has :math:`\Delta F(t) < 0`.
-
-  Args:
-    class_loss_history: ``(R, C)`` per-class losses recorded every step.
-    gamma_history: ``(R, C)`` the class weights at the same steps.
-
-  Returns:
-    ``(R - 1,)`` array; entry ``t`` is the change made by step ``t``.
-
-  Examples:
-    >>> losses = np.array([[1.0, 1.0], [0.8, 1.1], [0.7, 1.0]])
-    >>> fixed_gamma_loss_change(losses, np.array([[1.5, 0.5]] * 3)).round(6)
-    array([-0.25, -0.2 ])
-  """
-  class_loss_history = np.asarray(class_loss_history, dtype=float)
-  gamma_history = np.asarray(gamma_history, dtype=float)
-  if class_loss_history.shape != gamma_history.shape or class_loss_history.ndim != 2:
-    raise ValueError("class losses and gammas must both be (records, classes), got shapes "
-                     f"{class_loss_history.shape} and {gamma_history.shape}")
-  return np.sum(gamma_history[:-1] * np.diff(class_loss_history, axis=0), axis=1)
-
-
-def instability_onsets(loss_change, cycle_length: int, *, quiet: int = 250,
-                       tolerance: float = 1e-3, first_step: int = 0,
-                       last_step: int | None = None) -> np.ndarray:
-  r"""The first onset of instability in each cycle.
-
-  A step :math:`t` is *unstable* if its GD step increases the loss it descends,
-  :math:`\Delta F(t) > \tau\, m` (:math:`\Delta F` from
-  :func:`fixed_gamma_loss_change`, :math:`m` the median of :math:`|\Delta F|`
-  over the run, so that round-off of a converged run does not count). An
-  *onset of instability* is an unstable step preceded by ``quiet`` stable steps
-  (so a burst that runs on from the previous cycle is not a new onset). This
-  returns, for each cycle (steps :math:`[kL, (k+1)L)`, :math:`L = T + 1`), its
-  first onset. Steps outside ``[first_step, last_step)`` are ignored (for
-  example the static last cycle).
-
-  Args:
-    loss_change: ``(S,)`` :math:`\Delta F(t)` for steps ``0 .. S-1``.
-    cycle_length: :math:`L = T + 1` steps (>= 1).
-    quiet: stable steps required before an onset (>= 0; the first
-      ``quiet`` steps of the run cannot hold an onset).
-    tolerance: :math:`\tau \ge 0`.
-    first_step, last_step: the steps searched (default: all).
-
-  Returns:
-    ``(K,)`` int array, one entry per cycle that starts before ``last_step``:
-    the onset step, or -1 if that cycle has none.
-
-  Examples:
-    >>> change = -np.ones(15); change[[2, 3, 5, 9, 10]] = 1.0
-    >>> instability_onsets(change, cycle_length=5, quiet=2)
-    array([ 2,  9, -1])
-    >>> instability_onsets(change, cycle_length=5, quiet=1)
-    array([ 2,  5, -1])
-  """
-  checks.integer("cycle_length", cycle_length, minimum=1)
-  checks.integer("quiet", quiet, minimum=0)
-  if not tolerance >= 0:
-    raise ValueError(f"tolerance must be >= 0, got {tolerance=}")
-  change = np.asarray(loss_change, dtype=float)
-  last_step = change.shape[0] if last_step is None else min(last_step, change.shape[0])
-  finite = np.isfinite(change)
-  scale = np.median(np.abs(change[finite])) if finite.any() else 0.0
-  unstable = finite & (change > tolerance * scale)
-  # stable_run[t]: number of stable steps among the `quiet` steps before t
-  before = np.concatenate([[0], np.cumsum(~unstable)])
-  steps = np.arange(change.shape[0])
-  window = before[steps] - before[np.maximum(steps - quiet, 0)]
-  onset = unstable & (steps >= quiet) & (window == quiet) & (steps >= first_step) & \
-      (steps < last_step)
-  onsets = []
-  for start in range(0, last_step, cycle_length):
-    hits = np.flatnonzero(onset[start:min(start + cycle_length, last_step)])
-    onsets.append(start + hits[0] if hits.size else -1)
-  return np.asarray(onsets, dtype=int)
-
-
-def value_at_or_before(steps, values, query_steps) -> np.ndarray:
-  """The last finite measurement at or before each query step (NaN if none).
-
-  For sparse in-loop measurements (the Hessian every k steps).
-
-  Args:
-    steps: ``(R,)`` increasing steps of the measurements.
-    values: ``(R,)`` values, NaN where not measured.
-    query_steps: steps to look up.
-
-  Returns:
-    Array shaped like ``query_steps``.
-
-  Examples:
-    >>> value_at_or_before([0, 1, 2, 3], [5.0, np.nan, 7.0, np.nan], [1, 3, -1])
-    array([ 5.,  7., nan])
-  """
-  steps, values = np.asarray(steps), np.asarray(values, dtype=float)
-  measured = np.isfinite(values)
-  steps, values = steps[measured], values[measured]
-  query = np.asarray(query_steps)
-  index = np.searchsorted(steps, query, side="right") - 1
-  return np.where(index >= 0, values[np.clip(index, 0, None)] if values.size else np.nan,
-                  np.nan)
+                                                           num_classes, loss))

@@ -154,3 +154,36 @@ def check_dataset(x, labels, num_classes: int) -> None:
   if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
     index = np.argwhere(~np.isfinite(x))[0]
     raise ValueError(f"x must be finite, got {x[tuple(index)]} at index {tuple(index)}")
+
+
+def as_python_ints(config, names) -> None:
+  """Store the (checked) integer fields ``names`` of a frozen config as Python ints, so that
+  numpy integers give the same JSON keys (None stays None)."""
+  for name in names:
+    if getattr(config, name) is not None:
+      object.__setattr__(config, name, int(getattr(config, name)))
+
+
+def config_dict(config) -> dict:
+  """A configuration's fields as the dict that keys its stored results.
+
+  The one rule for every configuration class: all dataclass fields, except those named
+  in the class's ``ADDED_FIELDS`` (fields added after results were first stored) while
+  they hold the default given there, so that adding a field keeps every earlier key.
+
+  Examples:
+    >>> import dataclasses
+    >>> @dataclasses.dataclass
+    ... class Run:
+    ...   ADDED_FIELDS = {"loss": "cross_entropy"}
+    ...   seed: int = 0
+    ...   loss: str = "cross_entropy"
+    >>> config_dict(Run()), config_dict(Run(loss="mse"))
+    ({'seed': 0}, {'seed': 0, 'loss': 'mse'})
+  """
+  import dataclasses
+  fields = dataclasses.asdict(config)
+  for name, default in type(config).ADDED_FIELDS.items():
+    if fields[name] == default:
+      del fields[name]
+  return fields

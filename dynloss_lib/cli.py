@@ -65,47 +65,31 @@ def parse_float_list(text: str) -> list[float]:
 def _add_spiral_parser(subparsers):
   parser = subparsers.add_parser(
       "spiral", help="train the spiral MLP with full-batch gradient descent",
-      description="Train Dense(width)-ReLU-Dense(3) on the paper's spiral with full-batch "
-                  "GD on the dynamical cross-entropy. List-valued options run every "
-                  "combination (a grid).")
-  parser.add_argument("--width", type=parse_int_list, default=[100],
-                      help="hidden units, e.g. 100 or 100,1000 (default 100)")
-  parser.add_argument("--amplitude", type=parse_float_list, default=[70.0],
-                      help="amplitude A >= 1; 1 is the static loss (default 70)")
-  parser.add_argument("--period", type=parse_int_list, default=[5000],
-                      help="period T, a positive integer; cycles last T+1 steps (default 5000)")
-  parser.add_argument("--steps", type=int, default=70_000, help="GD steps (default 70000)")
-  parser.add_argument("--learning-rate", type=parse_float_list, default=[1.0],
-                      help="learning rate(s) (default 1)")
-  parser.add_argument("--seeds", type=parse_int_list, default=[0],
-                      help="initialisation seeds, e.g. 0-6 or 0,3 (default 0)")
-  parser.add_argument("--init", choices=INITS, default="paper",
-                      help="paper: N(0,1/fan_in) weights, zero biases (2021); glorot: the "
-                           "authors' 2022 update (default paper)")
-  parser.add_argument("--shape", choices=SHAPES, default="triangle",
-                      help="shape of Gamma over a cycle (default triangle, the paper's)")
-  parser.add_argument("--loss", choices=tuple(DYNAMICAL_LOSSES), default="cross_entropy",
-                      help="the per-sample loss that Gamma weights: cross_entropy (the "
-                           "paper's), dmse_sample or dmse_output (dynamical mean-squared "
-                           "errors; see dynloss_lib.losses) (default cross_entropy)")
-  parser.add_argument("--start-mid", action="store_true",
-                      help="start the first cycle at its middle")
-  parser.add_argument("--last-cycle-static", action="store_true",
-                      help="train the last cycle with the static loss (the Fig. 4 run)")
-  parser.add_argument("--validation", action="store_true",
-                      help="also report accuracy on the held-out validation spiral")
-  parser.add_argument("--dtype", choices=tuple(DTYPES), default="float64",
-                      help="parameter dtype (default float64, the paper's)")
-  parser.add_argument("--batch-size", type=int, default=None,
-                      help="runs vmapped together on each device (default: 1 on CPU, 512 on "
-                           "GPU)")
+      description="Full-batch GD of the spiral MLP; list-valued options run every combination.")
+  add = parser.add_argument
+  add("--width", type=parse_int_list, default=[100], help="hidden units, e.g. 100,1000")
+  add("--amplitude", type=parse_float_list, default=[70.0], help="A >= 1; 1 is static")
+  add("--period", type=parse_int_list, default=[5000], help="T; a cycle is T+1 steps")
+  add("--steps", type=int, default=70_000, help="GD steps")
+  add("--learning-rate", type=parse_float_list, default=[1.0], help="learning rate(s)")
+  add("--seeds", type=parse_int_list, default=[0], help="initialisation seeds, e.g. 0-6 or 0,3")
+  add("--init", choices=INITS, default="paper",
+      help="paper: N(0,1/fan_in) weights, zero biases; glorot: the authors' 2022 update")
+  add("--shape", choices=tuple(SHAPES), default="triangle", help="Gamma's shape over a cycle")
+  add("--loss", choices=tuple(DYNAMICAL_LOSSES), default="cross_entropy",
+      help="the loss Gamma weights (dynloss_lib.losses)")
+  add("--start-mid", action="store_true", help="start the first cycle at its middle")
+  add("--last-cycle-static", action="store_true", help="the last cycle static (Fig. 4's run)")
+  add("--final-static-steps", type=int, default=0, help="the last N steps static, for any T")
+  add("--validation", action="store_true", help="also report held-out validation accuracy")
+  add("--dtype", choices=tuple(DTYPES), default="float64", help="parameter dtype")
+  add("--batch-size", type=int, default=None,
+      help="runs vmapped together per device (default: 1 on a CPU, 512 otherwise)")
   add_devices_option(parser)
-  parser.add_argument("--json", action="store_true",
-                      help="print one JSON object per run instead of a table (each run's "
-                           "final numbers and train_accuracy_last500, the median train "
-                           "accuracy over its last 500 steps, which shows a run that ends in "
-                           "a transient)")
-  parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+  add("--json", action="store_true",
+      help="one JSON object per run (final numbers, train_accuracy_last500: the median "
+           "over the last 500 steps, which shows a run ending in a transient)")
+  add("--no-progress", action="store_true", help="hide the progress bars")
   parser.set_defaults(handler=_run_spiral_command)
 
 
@@ -117,7 +101,7 @@ def _run_spiral_command(args) -> int:
       SpiralConfig(width=width, amplitude=amplitude, period=period, steps=args.steps,
                    learning_rate=learning_rate, seed=seed, init=args.init, shape=args.shape,
                    start_mid=args.start_mid, last_cycle_static=args.last_cycle_static,
-                   loss=args.loss,
+                   final_static_steps=args.final_static_steps, loss=args.loss,
                    record_every=max(1, args.steps // 1000), validation=args.validation,
                    dtype=args.dtype)
       for width in args.width for amplitude in args.amplitude for period in args.period
@@ -147,16 +131,13 @@ def _run_spiral_command(args) -> int:
 
 def add_devices_option(parser):
   """``--devices`` and ``--cpu-isa``, for every subcommand that trains spiral runs."""
-  parser.add_argument(
-      "--devices", type=int, default=None,
-      help="spread the runs over this many local devices (default: 1 for spiral, all for "
-           "regenerate); on a CPU this many host devices are created, so --devices 2 runs two "
-           "runs at once on two cores. A run's result does not depend on it")
-  parser.add_argument(
-      "--cpu-isa", choices=provenance.CPU_ISAS + ("native",), default=provenance.CPU_ISA,
-      help=f"limit XLA's x86 CPU code to this instruction set (default "
-           f"{provenance.CPU_ISA}, with which CPUs with and without AVX-512 compute the same "
-           f"float64 trajectories; native: the host's full set)")
+  parser.add_argument("--devices", type=int, default=None,
+                      help="spread the runs over N devices (N host devices on a CPU); a run's "
+                           "result does not depend on it")
+  parser.add_argument("--cpu-isa", choices=provenance.CPU_ISAS + ("native",),
+                      default=provenance.CPU_ISA,
+                      help="limit XLA's x86 code to this instruction set (AVX2: CPUs with and "
+                           "without AVX-512 compute the same runs; native: the host's)")
 
 
 def use_devices(devices: int | None) -> None:

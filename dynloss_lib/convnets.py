@@ -118,15 +118,32 @@ class WideResNet(nn.Module):
 
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-MODELS = ("myrtle5", "wrn")
+
+
+def _myrtle5(width, depth, widen_factor, num_classes, dtype):
+  checks.integer("width", width)
+  return Myrtle5(width, num_classes, dtype, jnp.float32)
+
+
+def _wide_resnet(width, depth, widen_factor, num_classes, dtype):
+  checks.integer("widen_factor", widen_factor)
+  if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+    raise ValueError(f"a Wide ResNet's depth must be 6 n + 4 with n >= 1, got {depth=}")
+  return WideResNet(depth, widen_factor, num_classes, dtype, jnp.float32)
+
+
+MODELS = {"myrtle5": _myrtle5, "wrn": _wide_resnet}
+"""Name -> builder ``(width, depth, widen_factor, num_classes, dtype) -> module``: the one
+table of CIFAR networks (configs and the CLI's ``--model`` take their names from it); a new
+model is one builder and one entry."""
 
 
 def build(model: str = "myrtle5", *, width: int = 64, depth: int = 16, widen_factor: int = 4,
           num_classes: int = 10, dtype: str = "float32") -> nn.Module:
-  """Build a CIFAR network, checking its arguments.
+  """Build the CIFAR network named ``model`` (:data:`MODELS`), checking its arguments.
 
   Args:
-    model: ``"myrtle5"`` or ``"wrn"``.
+    model: a name of :data:`MODELS`.
     width: Myrtle5 channels.
     depth: Wide ResNet depth, ``6 n + 4``.
     widen_factor: Wide ResNet widening factor.
@@ -150,10 +167,4 @@ def build(model: str = "myrtle5", *, width: int = 64, depth: int = 16, widen_fac
   checks.one_of("model", model, MODELS)
   checks.one_of("dtype", dtype, DTYPES)
   checks.integer("num_classes", num_classes, minimum=2)
-  if model == "myrtle5":
-    checks.integer("width", width)
-    return Myrtle5(width, num_classes, DTYPES[dtype], jnp.float32)
-  checks.integer("widen_factor", widen_factor)
-  if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
-    raise ValueError(f"a Wide ResNet's depth must be 6 n + 4 with n >= 1, got {depth=}")
-  return WideResNet(depth, widen_factor, num_classes, DTYPES[dtype], jnp.float32)
+  return MODELS[model](width, depth, widen_factor, num_classes, DTYPES[dtype])

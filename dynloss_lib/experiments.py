@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -87,9 +87,8 @@ class SpiralConfig:
     if self.final_static_steps and self.last_cycle_static:
       raise ValueError("give last_cycle_static or final_static_steps, not both, got "
                        f"final_static_steps={self.final_static_steps}")
-    for name in ("width", "period", "steps", "seed", "record_every", "validation_draws",
-                 "final_static_steps"):
-      object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints: JSON-able keys
+    checks.as_python_ints(self, ("width", "period", "steps", "seed", "record_every",
+                                 "validation_draws", "final_static_steps"))
 
   @property
   def static_from(self) -> int:
@@ -107,9 +106,13 @@ class SpiralConfig:
       return schedules.last_cycle_start(self.steps, self.period, self.start_mid)
     return self.steps + 1
 
+  ADDED_FIELDS: ClassVar[dict] = {"validation_draws": 1, "loss": "cross_entropy",
+                                  "final_static_steps": 0}
+  """Fields added after results were first stored, and their defaults: left out of
+  :meth:`to_dict` at those defaults, so the keys of the earlier results stay valid."""
+
   def to_dict(self) -> dict[str, Any]:
-    """The fields as a dict; fields added after results were first stored are left
-    out at their default, so the keys of those stored results stay valid.
+    """The fields that define the run (:func:`dynloss_lib.checks.config_dict`).
 
     Examples:
     >>> "validation_draws" in SpiralConfig().to_dict()
@@ -117,22 +120,25 @@ class SpiralConfig:
     >>> SpiralConfig(validation=True, validation_draws=10).to_dict()["validation_draws"]
     10
     """
-    fields = dataclasses.asdict(self)
-    for name, default in _LATER_FIELDS.items():
-      if fields[name] == default:
-        del fields[name]
-    return fields
+    return checks.config_dict(self)
 
   def replace(self, **changes) -> "SpiralConfig":
     return dataclasses.replace(self, **changes)
+
+  def model(self, use_bias: bool = True) -> models.MLP:
+    """The run's network (``use_bias=False``: the bias-free MLP, keyed apart by the book).
+
+    Examples:
+      >>> SpiralConfig(width=8).model().width
+      8
+    """
+    return models.mlp(self.width, self.num_classes, self.init, DTYPES[self.dtype], use_bias)
 
   def _static_key(self):
     """The fields that force a separate compilation: all but :data:`PER_RUN_FIELDS`."""
     return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
                  if f.name not in PER_RUN_FIELDS)
 
-
-_LATER_FIELDS = {"validation_draws": 1, "loss": "cross_entropy", "final_static_steps": 0}
 
 PER_RUN_FIELDS = frozenset({"amplitude", "period", "learning_rate", "seed", "start_mid",
                             "last_cycle_static", "final_static_steps"})
@@ -192,15 +198,15 @@ def schedule_hyper(configs: Sequence[SpiralConfig], dtype) -> dict[str, jnp.ndar
 
   Examples:
     >>> hyper = schedule_hyper([SpiralConfig(period=10, start_mid=True)], jnp.float64)
-    >>> int(hyper["phase_offset"][0]), int(hyper["static_from"][0])
-    (5, 70001)
+    >>> int(hyper["phase_offset"][0]), int(hyper["static_from"][0]) == schedules.NEVER
+    (5, True)
   """
-  return {
-      "amplitude": jnp.array([c.amplitude for c in configs], dtype),
-      "period": jnp.array([c.period for c in configs]),
-      "phase_offset": jnp.array([c.period // 2 if c.start_mid else 0 for c in configs]),
-      "static_from": jnp.array([c.static_from for c in configs]),
-  }
+  runs = [schedules.hyper(c.amplitude, c.period, c.period // 2 if c.start_mid else 0,
+                          c.static_from if c.static_from <= c.steps else None)
+          for c in configs]
+  stacked = {name: jnp.array([run[name] for run in runs]) for name in runs[0]}
+  stacked["amplitude"] = stacked["amplitude"].astype(dtype)
+  return stacked
 
 
 def default_batch_size() -> int:
@@ -267,18 +273,18 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
   x, y = data_lib.spiral(*data_args)
   x_val, y_val = (data_lib.spiral_validation(*data_args, draws=first.validation_draws)
                   if first.validation else (None, None))
-  module = models.mlp(first.width, first.num_classes, first.init, dtype, use_bias)
+  module = first.model(use_bias)
   keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in batch])
   params = jax.vmap(lambda k: module.init(k, jnp.zeros((1, 2), dtype)))(keys)
   hyper = schedule_hyper(batch, dtype)
   start = time.perf_counter()
   out = training.run_batch(
-      models.Apply(module), params, jnp.asarray(x, dtype), y,
+      module.apply, params, jnp.asarray(x, dtype), y,
       weights_fn=schedules.ClassWeights(first.num_classes, first.shape), hyper=hyper,
       learning_rates=jnp.array([c.learning_rate for c in batch], dtype), steps=first.steps,
       record_every=first.record_every, x_val=None if x_val is None else jnp.asarray(x_val, dtype),
       y_val=y_val, progress=progress, num_classes=first.num_classes, mesh=mesh,
-      loss=losses.dynamical_loss(first.loss))
+      loss=first.loss)
   seconds = (time.perf_counter() - start) / len(batch)
   runs = []
   for i, config in enumerate(batch):
@@ -324,8 +330,6 @@ def predict_classes(config: SpiralConfig, params, points) -> np.ndarray:
   Returns:
     ``(M,)`` integer predictions.
   """
-  use_bias = "bias" in params["params"]["Dense_0"]
-  module = models.mlp(config.width, config.num_classes, config.init, DTYPES[config.dtype],
-                      use_bias)
+  module = config.model(use_bias="bias" in params["params"][models.MLP.LAYERS[0]])
   logits = module.apply(params, jnp.asarray(points, DTYPES[config.dtype]))
   return np.asarray(jnp.argmax(logits, axis=-1))

@@ -174,24 +174,48 @@ DYNAMICAL_LOSSES: dict[str, Callable] = {
 }
 """Name -> dynamical loss ``fn(outputs, labels, class_weights)``, for configs and the CLI."""
 
-STATIC_PER_SAMPLE: dict[str, Callable] = {
-    "cross_entropy": cross_entropy,
-    "dmse_sample": mean_squared_error,
-    "dmse_output": mean_squared_error,
-}
-"""Name -> the per-sample loss that the dynamical loss reduces to at weights 1."""
 
 
-def dynamical_loss(name: str) -> Callable:
-  """The dynamical loss called ``name`` (see :data:`DYNAMICAL_LOSSES`).
+def dynamical_loss(loss) -> Callable:
+  """The dynamical loss named ``loss`` (see :data:`DYNAMICAL_LOSSES`), or ``loss`` itself
+  when it is a function ``fn(outputs, labels, class_weights) -> scalar``.
 
   Examples:
     >>> dynamical_loss("dmse_output") is dynamical_mse_output
+    True
+    >>> dynamical_loss(dynamical_mse_sample) is dynamical_mse_sample
     True
     >>> dynamical_loss("hinge")
     Traceback (most recent call last):
     ...
     ValueError: loss must be one of ('cross_entropy', 'dmse_sample', 'dmse_output'), got loss='hinge'
   """
-  checks.one_of("loss", name, DYNAMICAL_LOSSES)
-  return DYNAMICAL_LOSSES[name]
+  if callable(loss):
+    return loss
+  checks.one_of("loss", loss, DYNAMICAL_LOSSES)
+  return DYNAMICAL_LOSSES[loss]
+
+
+def static_per_sample(loss, outputs, labels):
+  r"""The static loss of each sample, :math:`F_{\Gamma = 1}` on that sample alone.
+
+  Every dynamical loss is a mean over samples, so this is what it averages at weights 1:
+  for ``"cross_entropy"`` it is :func:`cross_entropy`.
+
+  Args:
+    loss: a dynamical loss, by name or function.
+    outputs: ``(N, C)`` network outputs.
+    labels: ``(N,)`` integer labels.
+
+  Returns:
+    ``(N,)`` losses.
+
+  Examples:
+    >>> outputs, labels = jnp.array([[2.0, 0.0], [0.0, 1.0]]), jnp.array([0, 0])
+    >>> bool((static_per_sample("cross_entropy", outputs, labels)
+    ...       == cross_entropy(outputs, labels)).all())
+    True
+  """
+  loss = dynamical_loss(loss)
+  ones = jnp.ones(outputs.shape[-1], outputs.dtype)
+  return jax.vmap(lambda o, l: loss(o[None], l[None], ones))(outputs, labels)

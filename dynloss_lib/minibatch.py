@@ -14,9 +14,8 @@ cycle lasts T + 1 steps, and the emphasised class moves on to the next of the
 epochs of a run train with it whatever the amplitude (as the spiral runs end
 on a static cycle), so that the final network is not tilted towards the last
 emphasised class. A dynamical run whose oscillating part ends mid-round gives
-some classes fewer turns than others: :func:`check_whole_rounds` refuses such a
-period (the book's studies and the CLI call it), and
-:func:`dynloss_lib.schedules.whole_round_periods` lists the periods that fit.
+some classes fewer turns than others: :func:`dynloss_lib.schedules.whole_round_periods`
+lists the periods whose rounds fit.
 
 The optimiser is SGD with Nesterov momentum and coupled weight decay
 (``optax.add_decayed_weights`` then ``optax.sgd``) on a warmup-cosine learning
@@ -39,7 +38,7 @@ import dataclasses
 import math
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +46,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dynloss_lib import checks, cifar, convnets, keyed_files, losses, schedules
-from dynloss_lib.minibatch_program import GAMMA, NEVER, compile_key, program
+from dynloss_lib.minibatch_program import compile_key, program
 
 CHECKPOINT_NAME = "cifar10-checkpoint"
 LOOPS = ("scan", "python")
@@ -107,6 +106,7 @@ class CifarConfig:
     augment: flip-and-crop augmentation.
     loss: a name of :data:`dynloss_lib.losses.DYNAMICAL_LOSSES` (default the
       paper's ``"cross_entropy"``).
+    shape: the shape of :math:`\\Gamma` over a cycle (:data:`dynloss_lib.schedules.SHAPES`).
     dtype: ``"float32"`` or ``"bfloat16"`` (computation; parameters float32).
     seed: seed of the initialisation, the permutations and the augmentation.
     train_size: use the first this many training images (None: all).
@@ -128,6 +128,7 @@ class CifarConfig:
   static_epochs: int = 0
   augment: bool = True
   loss: str = "cross_entropy"
+  shape: str = "triangle"
   dtype: str = "float32"
   seed: int = 0
   train_size: int | None = None
@@ -139,73 +140,29 @@ class CifarConfig:
                    widen_factor=self.widen_factor, dtype=self.dtype)
     schedules._check_common(self.amplitude, self.period, cifar.NUM_CLASSES, None)
     losses.dynamical_loss(self.loss)
-    for name in ("epochs", "batch_size", "eval_batch_size"):
-      checks.integer(name, getattr(self, name))
+    checks.one_of("shape", self.shape, schedules.SHAPES)
+    for name in ("epochs", "batch_size", "eval_batch_size", "train_size", "test_size"):
+      if getattr(self, name) is not None:
+        checks.integer(name, getattr(self, name))
     checks.integer("seed", self.seed, minimum=0)
     checks.integer("static_epochs", self.static_epochs, minimum=0, maximum=self.epochs)
     checks.number("learning_rate", self.learning_rate, above=0)
     checks.number("weight_decay", self.weight_decay, minimum=0)
     for name in ("warmup_fraction", "momentum"):
       checks.number(name, getattr(self, name), minimum=0, below=1)
-    for name in ("train_size", "test_size"):
-      if getattr(self, name) is not None:
-        checks.integer(name, getattr(self, name))
-    for name in ("width", "depth", "widen_factor", "epochs", "batch_size", "period",
-                 "static_epochs", "seed", "eval_batch_size", "train_size", "test_size"):
-      if getattr(self, name) is not None:  # numpy ints: JSON-able keys
-        object.__setattr__(self, name, int(getattr(self, name)))
+    checks.as_python_ints(self, ("width", "depth", "widen_factor", "epochs", "batch_size",
+                                 "period", "static_epochs", "seed", "eval_batch_size",
+                                 "train_size", "test_size"))
+
+  ADDED_FIELDS: ClassVar[dict] = {"loss": "cross_entropy", "shape": "triangle"}
+  """Fields added after results were first stored, and their defaults."""
 
   def to_dict(self) -> dict[str, Any]:
-    """The fields as a dict; ``loss`` (added after the first stored results) is left
-    out at its default, so those results' keys stay valid."""
-    fields = dataclasses.asdict(self)
-    if fields["loss"] == "cross_entropy":
-      del fields["loss"]
-    return fields
+    """The fields that define the run (:func:`dynloss_lib.checks.config_dict`)."""
+    return checks.config_dict(self)
 
   def replace(self, **changes) -> "CifarConfig":
     return dataclasses.replace(self, **changes)
-
-
-def oscillating_steps(config: CifarConfig, steps_per_epoch: int) -> int:
-  """Optimiser steps of a run before its final static epochs."""
-  return (config.epochs - config.static_epochs) * steps_per_epoch
-
-
-def rounds(config: CifarConfig, steps_per_epoch: int) -> float:
-  """Rounds of the ten classes in the oscillating part (``C (T + 1)`` steps each).
-
-  Examples:
-    >>> rounds(CifarConfig(epochs=15, static_epochs=5, period=38, amplitude=2.0), 39)
-    1.0
-  """
-  return oscillating_steps(config, steps_per_epoch) / (cifar.NUM_CLASSES * (config.period + 1))
-
-
-def check_whole_rounds(config: CifarConfig, steps_per_epoch: int) -> None:
-  """Raise a ValueError unless a dynamical run's oscillating part is whole rounds.
-
-  Examples:
-    >>> check_whole_rounds(CifarConfig(epochs=15, static_epochs=5, period=39, amplitude=2.0), 39)
-    Traceback (most recent call last):
-    ...
-    ValueError: a dynamical run must give every class the same number of turns: its 390 oscillating steps (10 epochs of 39) are 0.975 rounds of 10 x (T + 1) = 400 steps, got period=39; periods that give whole rounds: [2, 12, 38]
-  """
-  if config.amplitude == 1:
-    return
-  if config.period < 2:
-    raise ValueError(f"a dynamical run needs period >= 2 (with T = 1 every weight stays 1), "
-                     f"got period={config.period}")
-  steps = oscillating_steps(config, steps_per_epoch)
-  turns = rounds(config, steps_per_epoch)
-  if steps and turns == int(turns):
-    return
-  raise ValueError(
-      "a dynamical run must give every class the same number of turns: its "
-      f"{steps} oscillating steps ({config.epochs - config.static_epochs} epochs of "
-      f"{steps_per_epoch}) are {turns:.3g} rounds of {cifar.NUM_CLASSES} x (T + 1) = "
-      f"{cifar.NUM_CLASSES * (config.period + 1)} steps, got period={config.period}; periods "
-      f"that give whole rounds: {schedules.whole_round_periods(steps, cifar.NUM_CLASSES)}")
 
 
 @dataclasses.dataclass
@@ -260,9 +217,10 @@ class Trainer:
     self.steps_per_epoch = self._program.steps_per_epoch
     self.total_steps = self._program.total_steps
     self.model, self.tx = self._program.model, self._program.tx
-    static_from = NEVER if self.static_from is None else self.static_from
-    self.hyper = {"amplitude": jnp.asarray(config.amplitude, jnp.result_type(float)),
-                  "period": jnp.asarray(config.period), "static_from": jnp.asarray(static_from)}
+    values = schedules.hyper(config.amplitude, config.period, static_from=self.static_from)
+    self.hyper = {**values, "amplitude": jnp.asarray(config.amplitude, jnp.result_type(float)),
+                  "period": jnp.asarray(config.period),
+                  "static_from": jnp.asarray(values["static_from"])}
 
   def init_state(self):
     variables = self.model.init(jax.random.PRNGKey(self.config.seed),
@@ -280,7 +238,7 @@ class Trainer:
 
   def gamma(self, step):
     """Class weights at optimiser step ``step`` (float32)."""
-    return GAMMA(step, self.hyper)
+    return self._program.weights(step, self.hyper)
 
   def _train_step(self, state, batch):
     return self._program.train_step(state, batch, self.hyper)

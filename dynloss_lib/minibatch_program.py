@@ -57,24 +57,23 @@ def compile_key(config):
   return config.replace(seed=0, amplitude=1.0, period=1, static_epochs=0)
 
 
-NEVER = np.iinfo(np.int32).max  # a static start no int32 step counter reaches
+def class_weights(config) -> schedules.ClassWeights:
+  r"""The minibatch runs' :math:`\Gamma` (``weights(step, hyper)``, float32): the config's shape."""
+  return schedules.ClassWeights(cifar.NUM_CLASSES, config.shape, dtype="float32")
 
 
-GAMMA = schedules.ClassWeights(cifar.NUM_CLASSES, dtype="float32")
-"""The class weights of the minibatch runs (``GAMMA(step, hyper)``, float32)."""
-
-
-def train_step(model, tx, loss_name: str, augment: bool, state, batch, hyper):
+def train_step(model, tx, loss, weights, augment: bool, state, batch, hyper):
   r"""One minibatch step on the dynamical loss: augment, weigh by :math:`\Gamma(t)`, update.
 
   Args:
     model: the flax module (:func:`dynloss_lib.convnets.build`).
     tx: the optax optimiser (:func:`optimizer`).
-    loss_name: a name of :data:`dynloss_lib.losses.DYNAMICAL_LOSSES`.
+    loss: a dynamical loss, by name or function (:func:`dynloss_lib.losses.dynamical_loss`).
+    weights: the class weights ``weights(step, hyper)`` (:func:`class_weights`).
     augment: flip-and-crop the images first.
     state: ``{"params", "batch_stats", "opt_state", "step"}``.
     batch: ``(images uint8 NHWC, labels, key)``.
-    hyper: the run's schedule arrays (:data:`GAMMA`'s ``hyper``).
+    hyper: the run's schedule values (:func:`dynloss_lib.schedules.hyper`).
 
   Returns:
     ``(state, metrics)``: the next state and float32 ``[loss, static loss, accuracy]`` of
@@ -84,8 +83,8 @@ def train_step(model, tx, loss_name: str, augment: bool, state, batch, hyper):
   images = cifar.normalise(images)
   if augment:
     images = cifar.augment(key, images)
-  gamma = GAMMA(state["step"], hyper)
-  loss = losses.dynamical_loss(loss_name)
+  gamma = weights(state["step"], hyper)
+  loss = losses.dynamical_loss(loss)
 
   def loss_fn(params):
     logits, updated = model.apply({"params": params, "batch_stats": state["batch_stats"]},
@@ -112,16 +111,15 @@ class Program:
     self.model = convnets.build(config.model, width=config.width, depth=config.depth,
                                 widen_factor=config.widen_factor, dtype=config.dtype)
     self.tx = optimizer(config, self.total_steps)
-    # the test loss is the static loss: the per-sample loss the dynamical one weights
-    self.per_sample = losses.STATIC_PER_SAMPLE[config.loss]
+    self.weights = class_weights(config)
     self.scan_epoch = jax.jit(self._epoch)
     self.orders = jax.jit(self._epoch_orders, static_argnums=1)
     self.step = jax.jit(self._gathered_step)
     self.eval_fn = jax.jit(self._evaluate)
 
   def train_step(self, state, batch, hyper):
-    return train_step(self.model, self.tx, self.config.loss, self.config.augment, state, batch,
-                      hyper)
+    return train_step(self.model, self.tx, self.config.loss, self.weights, self.config.augment,
+                      state, batch, hyper)
 
   def _epoch_orders(self, key, train_size):
     permutation_key, augment_key = jax.random.split(key)
@@ -145,7 +143,7 @@ class Program:
       logits = self.model.apply({"params": state["params"],
                                  "batch_stats": state["batch_stats"]},
                                 cifar.normalise(images), train=False)
-      terms = self.per_sample(logits, labels)
+      terms = losses.static_per_sample(self.config.loss, logits, labels)  # the test loss
       correct = jnp.argmax(logits, -1) == labels
       return totals + jnp.stack([jnp.sum(terms * valid), jnp.sum(correct * valid)]), None
     totals, _ = jax.lax.scan(body, jnp.zeros(2, jnp.float32), (x_batches, y_batches, mask))

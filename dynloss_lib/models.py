@@ -12,8 +12,6 @@ Two initialisations:
 
 from __future__ import annotations
 
-import dataclasses
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -48,6 +46,20 @@ class MLP(nn.Module):
   init_scheme: str = "paper"
   param_dtype: jnp.dtype = jnp.float64
   use_bias: bool = True
+
+  LAYERS = ("Dense_0", "Dense_1")
+  """The names of the hidden layer and the readout in the parameters."""
+
+  def layers(self, params) -> tuple[dict, dict]:
+    """The hidden layer's and the readout's parameters (``kernel``, and ``bias`` if used).
+
+    Examples:
+      >>> model = mlp(width=4)
+      >>> hidden, readout = model.layers(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2))))
+      >>> hidden["kernel"].shape, readout["kernel"].shape
+      ((2, 4), (4, 3))
+    """
+    return tuple(params["params"][name] for name in self.LAYERS)
 
   @nn.compact
   def __call__(self, x):
@@ -89,7 +101,7 @@ def mlp(width: int = 100, num_classes: int = 3, init: str = "paper",
              use_bias=use_bias)
 
 
-def mlp_ntk(params, x):
+def mlp_ntk(model: MLP, params, x):
   r"""The empirical NTK of the biased MLP in closed form, averaged over its outputs.
 
   For :math:`f_a(x) = \sum_k W^{(2)}_{ka} h_k(x) + b^{(2)}_a` with
@@ -105,7 +117,8 @@ def mlp_ntk(params, x):
   kernel) without building a per-sample Jacobian.
 
   Args:
-    params: the MLP's parameters (``{"params": {"Dense_0": ..., "Dense_1": ...}}``, with biases).
+    model: the :class:`MLP` (with biases).
+    params: its parameters.
     x: ``(N, d)`` inputs.
 
   Returns:
@@ -114,33 +127,17 @@ def mlp_ntk(params, x):
   Examples:
     >>> module = mlp(4)
     >>> params = module.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
-    >>> mlp_ntk(params, jnp.zeros((2, 2))).tolist()   # zero inputs, zero biases: only b2 moves f
+    >>> mlp_ntk(module, params, jnp.zeros((2, 2))).tolist()   # zero inputs and biases: b2 alone
     [[1.0, 1.0], [1.0, 1.0]]
   """
-  layers = params["params"]
-  if set(layers) != {"Dense_0", "Dense_1"} or "bias" not in layers["Dense_0"]:
-    raise ValueError(f"mlp_ntk needs the biased two-layer MLP's parameters, got layers "
-                     f"{ {k: sorted(v) for k, v in layers.items()} }")
-  w1, b1, w2 = layers["Dense_0"]["kernel"], layers["Dense_0"]["bias"], layers["Dense_1"]["kernel"]
+  if not model.use_bias:
+    raise ValueError("mlp_ntk needs the biased MLP, got use_bias=False")
+  hidden, readout = model.layers(params)
+  w1, b1, w2 = hidden["kernel"], hidden["bias"], readout["kernel"]
   z = x @ w1 + b1
   active = (z > 0).astype(z.dtype)
   readout = jnp.mean(w2 ** 2, axis=1)
   return jax.nn.relu(z) @ jax.nn.relu(z).T + 1.0 + ((active * readout) @ active.T) * (x @ x.T + 1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Apply:
-  """``module.apply`` as a hashable value: equal modules give equal functions, so the
-  engines share one compilation between them (a bound method compares by identity).
-
-  Examples:
-    >>> Apply(mlp(4)) == Apply(mlp(4)), Apply(mlp(4)) == Apply(mlp(5))
-    (True, False)
-  """
-  module: nn.Module
-
-  def __call__(self, params, x):
-    return self.module.apply(params, x)
 
 
 def require_dtype(dtype) -> None:

@@ -73,44 +73,17 @@ def pin_cpu_isa(isa: str | None = CPU_ISA) -> str | None:
   return isa
 
 
-def cpu_model() -> str:
-  """The CPU's model name (``/proc/cpuinfo`` where it exists), else ``platform.processor()``.
-
-  Examples:
-    >>> isinstance(cpu_model(), str)
-    True
-  """
+def _cpuinfo() -> dict[str, str]:
+  """The first value of each field of ``/proc/cpuinfo`` (empty where there is none)."""
+  fields = {}
   try:
     with open("/proc/cpuinfo") as info:
       for line in info:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
   except OSError:
     pass
-  return platform.processor() or platform.machine()
-
-
-def _cpuinfo_field(name: str) -> str:
-  try:
-    with open("/proc/cpuinfo") as info:
-      for line in info:
-        if line.split(":", 1)[0].strip() == name:
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return ""
-
-
-def _cpu_flags() -> list[str]:
-  try:
-    with open("/proc/cpuinfo") as info:
-      for line in info:
-        if line.startswith("flags"):
-          flags = line.split(":", 1)[1].split()
-          return sorted(f for f in flags if f.startswith(("avx", "fma", "sse4")))
-  except OSError:
-    pass
-  return []
+  return fields
 
 
 def environment(devices: int = 1) -> dict:
@@ -128,39 +101,14 @@ def environment(devices: int = 1) -> dict:
     >>> sorted(environment())[:5]
     ['backend', 'cpu_count', 'cpu_family_model', 'cpu_model', 'cpu_vector_flags']
   """
+  cpu = _cpuinfo()
+  vector = sorted(f for f in cpu.get("flags", "").split() if f.startswith(("avx", "fma", "sse4")))
   return {
       "jax": jax.__version__, "jaxlib": jaxlib.__version__,
       "backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind,
-      "devices": int(devices), "cpu_model": cpu_model(),
-      "cpu_family_model": f"{_cpuinfo_field('cpu family')}/{_cpuinfo_field('model')}",
-      "cpu_count": os.cpu_count(),
-      "cpu_vector_flags": " ".join(_cpu_flags()), "xla_flags": os.environ.get("XLA_FLAGS", ""),
-      "python": platform.python_version(),
+      "devices": int(devices),
+      "cpu_model": cpu.get("model name") or platform.processor() or platform.machine(),
+      "cpu_family_model": f"{cpu.get('cpu family', '')}/{cpu.get('model', '')}",
+      "cpu_count": os.cpu_count(), "cpu_vector_flags": " ".join(vector),
+      "xla_flags": os.environ.get("XLA_FLAGS", ""), "python": platform.python_version(),
   }
-
-
-def describe(env: dict | None) -> str:
-  """One line naming the machine and CPU setting a run was computed on.
-
-  Args:
-    env: a stored run's :func:`environment` (None: recorded by no one).
-
-  Returns:
-    e.g. ``"AMD EPYC, 2 cores, AVX2 (no AVX-512)"``, plus the ISA limit if one was set.
-
-  Examples:
-    >>> describe({"cpu_model": "AMD EPYC", "cpu_count": 2, "backend": "cpu",
-    ...           "cpu_vector_flags": "avx avx2 avx512f fma", "xla_flags": "--xla_cpu_max_isa=AVX2"})
-    'AMD EPYC, 2 cores, AVX-512, code limited to AVX2'
-    >>> describe(None)
-    'not recorded'
-  """
-  if not env:
-    return "not recorded"
-  vector = env.get("cpu_vector_flags", "").split()
-  isa = "AVX-512" if "avx512f" in vector else "AVX2 (no AVX-512)" if "avx2" in vector else "no AVX2"
-  text = f"{env.get('cpu_model', '?')}, {env.get('cpu_count', '?')} cores, {isa}"
-  if env.get("backend", "cpu") != "cpu":
-    text += f", {env['backend']} ({env.get('device_kind', '?')})"
-  limit = _ISA_FLAG.search(env.get("xla_flags", ""))
-  return text + (f", code limited to {limit.group(1)}" if limit else "")

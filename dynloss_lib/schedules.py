@@ -32,7 +32,29 @@ from dynloss_lib import checks
 
 Schedule = Callable[[int], jnp.ndarray]
 
-SHAPES = ("triangle", "sine", "square")
+NEVER = int(np.iinfo(np.int32).max)
+"""A static start that no step counter reaches: the loss keeps oscillating."""
+
+
+def hyper(amplitude, period, phase_offset=0, static_from=None) -> dict:
+  """The per-run schedule values :class:`ClassWeights` reads: one layout for both engines.
+
+  Args:
+    amplitude: :math:`A`.
+    period: :math:`T`.
+    phase_offset: steps added to the step count (``T // 2`` starts mid-cycle).
+    static_from: first step of the static loss; None (never) is stored as :data:`NEVER`.
+
+  Returns:
+    ``{"amplitude", "period", "phase_offset", "static_from"}``, the values as given
+    (numbers or arrays with a leading run axis).
+
+  Examples:
+    >>> hyper(70.0, 5000)["static_from"] == NEVER
+    True
+  """
+  return {"amplitude": amplitude, "period": period, "phase_offset": phase_offset,
+          "static_from": NEVER if static_from is None else static_from}
 
 
 def _triangle_raw(phase, amplitude, period):
@@ -52,7 +74,11 @@ def _square_raw(phase, amplitude, period):
   return jnp.where(middle, amplitude, 1.0)
 
 
-_RAW_WEIGHT = {"triangle": _triangle_raw, "sine": _sine_raw, "square": _square_raw}
+SHAPES: dict[str, Callable] = {"triangle": _triangle_raw, "sine": _sine_raw,
+                               "square": _square_raw}
+"""Name -> raw weight ``w(phase, amplitude, period)`` of the emphasised class (1 at phase 0,
+``amplitude`` at the peak): the one table of Gamma's shapes, which both engines, the configs
+and the CLI read. A new shape is one function and one entry."""
 
 
 def phase_and_class(count, period, num_classes, phase_offset=0):
@@ -104,7 +130,7 @@ def periodic_weights(count, amplitude, period, num_classes, shape="triangle",
     Array([2.9167, 0.0417, 0.0417], dtype=float64)
   """
   phase, emphasised = phase_and_class(count, period, num_classes, phase_offset)
-  raw = _RAW_WEIGHT[shape](phase, amplitude, period)
+  raw = SHAPES[shape](phase, amplitude, period)
   if static_from is not None:
     raw = jnp.where(jnp.asarray(count) >= static_from, 1.0, raw)
   raw = jnp.asarray(raw, dtype=jnp.result_type(float))

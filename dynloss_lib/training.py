@@ -18,8 +18,10 @@ is reported as diverged there; its later records are NaN.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import inspect
 import warnings
 from typing import Any, Callable, Mapping
 
@@ -37,7 +39,7 @@ from dynloss_lib.checks import check_dataset
 DEFAULT_CHUNK_STEPS = 5_000
 
 
-@dataclasses.dataclass(frozen=True)  # hashable: keys the compiled-runner cache
+@dataclasses.dataclass(frozen=True)
 class Probe:
   """A measurement taken inside the compiled loop every ``every`` records.
 
@@ -151,10 +153,79 @@ RUN_AXIS = "runs"
 """Name of the mesh axis over which a grid's runs are split."""
 
 
-@functools.lru_cache(maxsize=64)
+class _Identity:
+  """An unhashable value (an array) in a compilation key: equal only to itself, and kept
+  alive by the key, so that its id is never reused by another value while cached."""
+
+  def __init__(self, value):
+    self.value = value
+
+  def __hash__(self):
+    return id(self.value)
+
+  def __eq__(self, other):
+    return isinstance(other, _Identity) and other.value is self.value
+
+
+def function_key(fn):
+  """A hashable key, equal for functions that compute the same thing.
+
+  A bound method (``model.apply``) is keyed by its function and its object's value; a
+  function (a lambda included) by its code, its defaults, the values it closes over (each
+  keyed the same way) and the module globals it names (by value if hashable, else by
+  identity: a global array assigned anew gives a new key); a hashable callable
+  (:class:`~dynloss_lib.schedules.ClassWeights`) by its value; an unhashable value by identity.
+
+  Examples:
+    >>> make = lambda a: (lambda step: a * step)
+    >>> function_key(make(2.0)) == function_key(make(2.0)), function_key(make(2.0)) == function_key(make(3.0))
+    (True, False)
+  """
+  if inspect.ismethod(fn):
+    return ("method", fn.__func__, function_key(fn.__self__))
+  if inspect.isfunction(fn):
+    cells = tuple(function_key(cell.cell_contents) for cell in fn.__closure__ or ())
+    names = tuple(_by_value(fn.__globals__[n]) for n in fn.__code__.co_names
+                  if n in fn.__globals__)
+    return ("function", fn.__code__, function_key(fn.__defaults__), cells, names)
+  if isinstance(fn, tuple):
+    return tuple(function_key(v) for v in fn)
+  return _by_value(fn)
+
+
+def _by_value(value):
+  try:
+    hash(value)
+  except TypeError:
+    return _Identity(value)
+  return value
+
+
+MAX_COMPILED = 16
+"""Compiled runners kept (least recently used first out)."""
+_RUNNERS: collections.OrderedDict = collections.OrderedDict()
+
+
 def _compiled_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chunk_records,
                      probes, with_validation, mesh=None):
-  """Build (once per static configuration) the jitted chunk and final-eval functions."""
+  """The jitted chunk and final-eval functions, built once per :func:`function_key` of the
+  functions and the static settings (at most :data:`MAX_COMPILED` kept)."""
+  key = (function_key(apply_fn), function_key(loss_fn), function_key(weights_fn), total_steps,
+         record_every, chunk_records, tuple((function_key(p.fn), p.every) for p in probes),
+         with_validation, mesh)
+  if key in _RUNNERS:
+    _RUNNERS.move_to_end(key)
+    return _RUNNERS[key]
+  runner = _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every,
+                         chunk_records, probes, with_validation, mesh)
+  _RUNNERS[key] = runner
+  if len(_RUNNERS) > MAX_COMPILED:
+    _RUNNERS.popitem(last=False)
+  return runner
+
+
+def _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chunk_records,
+                  probes, with_validation, mesh):
   metrics = functools.partial(_metrics, apply_fn, loss_fn)
 
   def one_step(carry, step, data, lr, hyper):
@@ -210,8 +281,8 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
   """Train a batch of runs with full-batch GD in one compiled scan.
 
   Args:
-    apply_fn: ``apply_fn(params, x) -> logits`` for one run; it and
-      ``weights_fn`` must be hashable (module-level functions, flax ``apply``).
+    apply_fn: ``apply_fn(params, x) -> logits`` for one run (calls with equal functions,
+      see :func:`function_key`, share one compilation).
     params: initial parameters with a leading run axis.
     x, y: training inputs and integer labels (shared by all runs).
     weights_fn: ``weights_fn(step, hyper) -> (C,)`` class weights.
@@ -224,10 +295,9 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
     chunk_steps: steps per compiled chunk (one progress-bar tick).
     progress: show a tqdm bar; a string is used as its description.
     num_classes: labels must lie in [0, num_classes); default ``max(y) + 1``.
-    loss: the dynamical loss ``loss(outputs, labels, class_weights) -> scalar``
-      (hashable: a module-level function such as those of
-      :data:`dynloss_lib.losses.DYNAMICAL_LOSSES`); its value at weights 1 is
-      recorded as ``static_loss``.
+    loss: the dynamical loss, a name of :data:`dynloss_lib.losses.DYNAMICAL_LOSSES` or a
+      function ``loss(outputs, labels, class_weights) -> scalar``; its value at weights 1
+      is recorded as ``static_loss``.
     mesh: a ``jax.sharding.Mesh`` with one axis named :data:`RUN_AXIS`: the runs
       are split evenly over its devices (see :func:`run_mesh`); None runs them
       all on the default device.
@@ -237,6 +307,7 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
   """
   learning_rates = jnp.atleast_1d(jnp.asarray(learning_rates))
   _check_run_args(steps, record_every, learning_rates)
+  loss = losses.dynamical_loss(loss)
   num_classes = int(np.max(y)) + 1 if num_classes is None else num_classes
   check_dataset(x, y, num_classes)
   with_validation = x_val is not None
@@ -334,14 +405,8 @@ def run_mesh(devices: int | None = None):
   return jax.sharding.Mesh(np.array(available[:devices]), (RUN_AXIS,))
 
 
-@dataclasses.dataclass(frozen=True)
-class _ScheduleWeights:
-  """A user's ``schedule(step)`` as the engine's ``weights_fn(step, hyper)``: hashable (by
-  the schedule), so calls with the same schedule share one compilation."""
-  schedule: Callable
-
-  def __call__(self, step, hyper):
-    return self.schedule(step)
+def _schedule_weights(schedule):
+  return lambda step, hyper: schedule(step)
 
 
 def gradient_descent(apply_fn: Callable, params, x, y, schedule: Callable, *,
@@ -377,7 +442,7 @@ def gradient_descent(apply_fn: Callable, params, x, y, schedule: Callable, *,
     >>> result.history["loss"][0].round(4)
     array([0.6931, 0.4741, 0.3477])
   """
-  weights_fn = _ScheduleWeights(schedule)
+  weights_fn = _schedule_weights(schedule)
   batched = jax.tree_util.tree_map(lambda p: jnp.asarray(p)[None], params)
   return run_batch(apply_fn, batched, x, y, weights_fn=weights_fn, hyper=None,
                    learning_rates=[learning_rate], steps=steps, record_every=record_every,

@@ -1,5 +1,6 @@
 """Tests of dynloss_lib.analysis: Lanczos vs dense Hessians, the NTK, probes, onsets."""
 
+import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +9,7 @@ from jax.flatten_util import ravel_pytree
 
 from dynloss_lib import analysis, data, losses, models, schedules, training
 from dynloss_book import landscape
+from dynloss_book import onsets as onset_analysis
 from dynloss_lib.experiments import SpiralConfig, run_spiral
 
 
@@ -227,13 +229,13 @@ def _quadratic_gd(curvature, learning_rate, steps=20):
 
 def test_onset_definition_on_a_quadratic():
   # stable: curvature below 2/lr, the loss decreases at every step
-  change = analysis.fixed_gamma_loss_change(*_quadratic_gd(curvature=1.9, learning_rate=1.0))
+  change = onset_analysis.fixed_gamma_loss_change(*_quadratic_gd(curvature=1.9, learning_rate=1.0))
   assert np.all(change < 0)
-  assert analysis.instability_onsets(change, cycle_length=100, quiet=0).tolist() == [-1]
+  assert onset_analysis.instability_onsets(change, cycle_length=100, quiet=0).tolist() == [-1]
   # unstable: curvature above 2/lr, the first step already increases the loss
-  change = analysis.fixed_gamma_loss_change(*_quadratic_gd(curvature=2.1, learning_rate=1.0))
+  change = onset_analysis.fixed_gamma_loss_change(*_quadratic_gd(curvature=2.1, learning_rate=1.0))
   assert np.all(change > 0)
-  assert analysis.instability_onsets(change, cycle_length=100, quiet=0).tolist() == [0]
+  assert onset_analysis.instability_onsets(change, cycle_length=100, quiet=0).tolist() == [0]
 
 
 def test_onset_needs_a_quiet_stretch_and_respects_cycles():
@@ -241,22 +243,22 @@ def test_onset_needs_a_quiet_stretch_and_respects_cycles():
   change[0:3] = 1.0  # a burst that runs on from before the run: not an onset with quiet=2
   change[12] = 1.0
   change[25:27] = 1.0
-  onsets = analysis.instability_onsets(change, cycle_length=10, quiet=2)
+  onsets = onset_analysis.instability_onsets(change, cycle_length=10, quiet=2)
   assert onsets.tolist() == [-1, 12, 25]
-  assert analysis.instability_onsets(change, 10, quiet=2, last_step=20).tolist() == [-1, 12]
+  assert onset_analysis.instability_onsets(change, 10, quiet=2, last_step=20).tolist() == [-1, 12]
   # round-off-sized increases do not count
   small = -np.ones(10)
   small[5] = 1e-9
-  assert analysis.instability_onsets(small, 10, quiet=1).tolist() == [-1]
+  assert onset_analysis.instability_onsets(small, 10, quiet=1).tolist() == [-1]
 
 
 def test_bad_onset_arguments():
   with pytest.raises(ValueError, match="cycle_length=0"):
-    analysis.instability_onsets(np.zeros(3), cycle_length=0)
+    onset_analysis.instability_onsets(np.zeros(3), cycle_length=0)
   with pytest.raises(ValueError, match="quiet=-1"):
-    analysis.instability_onsets(np.zeros(3), cycle_length=2, quiet=-1)
+    onset_analysis.instability_onsets(np.zeros(3), cycle_length=2, quiet=-1)
   with pytest.raises(ValueError, match=r"shapes \(3, 2\) and \(3, 3\)"):
-    analysis.fixed_gamma_loss_change(np.zeros((3, 2)), np.zeros((3, 3)))
+    onset_analysis.fixed_gamma_loss_change(np.zeros((3, 2)), np.zeros((3, 3)))
 
 
 def test_ntk_drops():
@@ -281,11 +283,11 @@ def test_instability_onsets_first_step_ignores_earlier_steps():
   change[[2, 3, 5, 9, 10]] = 1.0
   # From step 3 on, step 3 follows an unstable step (not an onset with quiet=1); step 5 is
   # the first onset found in cycle 1, none in cycle 0.
-  assert analysis.instability_onsets(change, 5, quiet=1, first_step=3).tolist() == [-1, 5, -1]
+  assert onset_analysis.instability_onsets(change, 5, quiet=1, first_step=3).tolist() == [-1, 5, -1]
   # From step 6: cycle 1's onset becomes step 9 (quiet=2 needs two stable steps before it).
-  assert analysis.instability_onsets(change, 5, quiet=2, first_step=6).tolist() == [-1, 9, -1]
+  assert onset_analysis.instability_onsets(change, 5, quiet=2, first_step=6).tolist() == [-1, 9, -1]
   # first_step past everything: no onsets, one entry per cycle
-  assert analysis.instability_onsets(change, 5, quiet=0, first_step=15).tolist() == [-1] * 3
+  assert onset_analysis.instability_onsets(change, 5, quiet=0, first_step=15).tolist() == [-1] * 3
 
 
 def test_measured_run_trains_and_measures_the_configured_loss():
@@ -300,9 +302,12 @@ def test_measured_run_trains_and_measures_the_configured_loss():
   np.testing.assert_allclose(measured.history["loss"][0], plain.history["loss"], rtol=1e-12)
   ce = run_spiral(config.replace(loss="cross_entropy"), progress=False)
   assert not np.allclose(plain.history["loss"], ce.history["loss"])
-  with pytest.raises(ValueError, match="loss='dmse_sample'; use Measurements"):
-    landscape.run_measured(config.replace(loss="dmse_sample"), landscape.Measurements(),
-                           progress=False)
+  # the class losses decompose any dynamical loss: F = sum_c Gamma_c L_c at every step
+  measured, _ = landscape.run_measured(
+      config, landscape.Measurements(hessian_every=10, ntk_points=0), progress=False)
+  history = measured.history
+  np.testing.assert_allclose((history["gamma"][0] * history["class_losses"][0]).sum(-1),
+                             history["loss"][0], rtol=1e-12)
 
 
 def test_closed_form_mlp_kernel_equals_the_empirical_ntk():
@@ -314,12 +319,13 @@ def test_closed_form_mlp_kernel_equals_the_empirical_ntk():
   params = jax.tree_util.tree_map(
       lambda a: a + 0.2 * jax.random.normal(jax.random.PRNGKey(5), a.shape), params)
   generic = analysis.empirical_ntk(module.apply, params, x)
-  np.testing.assert_allclose(models.mlp_ntk(params, x), generic, rtol=1e-12, atol=1e-12)
-  fast = analysis.ntk_probe(module.apply, x, kernel_fn=models.mlp_ntk).fn(params, None)
+  np.testing.assert_allclose(models.mlp_ntk(module, params, x), generic, rtol=1e-12, atol=1e-12)
+  kernel_fn = functools.partial(models.mlp_ntk, module)
+  fast = analysis.ntk_probe(module.apply, x, kernel_fn=kernel_fn).fn(params, None)
   dense = jnp.linalg.eigvalsh(generic)[-1]
   assert abs(float(fast) / float(dense) - 1) < 1e-8
-  with pytest.raises(ValueError, match="biased two-layer MLP"):
+  with pytest.raises(ValueError, match="the biased MLP, got use_bias=False"):
     bias_free = models.mlp(30, use_bias=False)
-    models.mlp_ntk(bias_free.init(jax.random.PRNGKey(0), x[:1]), x)
+    models.mlp_ntk(bias_free, bias_free.init(jax.random.PRNGKey(0), x[:1]), x)
   with pytest.raises(ValueError, match="trace_outputs=False"):
-    analysis.ntk_probe(module.apply, x, kernel_fn=models.mlp_ntk, trace_outputs=False)
+    analysis.ntk_probe(module.apply, x, kernel_fn=kernel_fn, trace_outputs=False)

@@ -33,15 +33,15 @@ def test_altered_run_and_flipped_claim_are_reported(tmp_path):
   tiny_experiment(tmp_path)
   # Alter one stored run: its final accuracy becomes 0.0 (and the claim's median drops).
   for config in CONFIGS[:3]:
-    key = spiral._key(config)
+    key = spiral.key(config)
     record = store.load(tmp_path, "spiral", config, key)
     record.final = dict(record.final, train_accuracy=0.0)
     store.save(tmp_path, record, key)
-  altered = store.path_of(tmp_path, "spiral", None, spiral._key(CONFIGS[0])).name
+  altered = store.path_of(tmp_path, "spiral", None, spiral.key(CONFIGS[0])).name
   before = {p.name: p.read_bytes() for p in tmp_path.glob("*.npz")}
   report = check.check("tiny", tiny_experiment, [tiny_claim], tmp_path, progress=False)
   assert {c.file for c in report.changes} == {
-      store.path_of(tmp_path, "spiral", None, spiral._key(c)).name for c in CONFIGS[:3]}
+      store.path_of(tmp_path, "spiral", None, spiral.key(c)).name for c in CONFIGS[:3]}
   change = next(c for c in report.changes if c.file == altered)
   old, new = change.differences["train_accuracy"]
   assert old == 0.0 and new > 0.0

@@ -340,7 +340,7 @@ def test_every_cell_of_every_study_gives_each_class_the_same_turns(name):
     _, emphasised = schedules.phase_and_class(np.arange(oscillating), period, 10)
     turns = np.bincount(np.asarray(emphasised), minlength=10)
     assert len(set(turns.tolist())) == 1 and turns[0] > 0, (name, amplitude, period, turns)
-    assert minibatch.rounds(config, steps_per_epoch) >= 1
+    assert cifar_study.rounds(config, steps_per_epoch) >= 1
 
 
 def test_study_checks_its_design():
@@ -568,8 +568,9 @@ def test_train_step_called_on_its_own_is_one_sgd_step_on_the_weighted_loss():
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
   labels = jnp.array([0, 3, 3, 7])
-  new, metrics = minibatch_program.train_step(trainer.model, trainer.tx, "cross_entropy", False,
-                                              state, (images, labels, None), trainer.hyper)
+  new, metrics = minibatch_program.train_step(
+      trainer.model, trainer.tx, "cross_entropy", minibatch_program.class_weights(config), False,
+      state, (images, labels, None), trainer.hyper)
   gamma = trainer.gamma(2)
   assert float(gamma.max()) > 1.0
 

@@ -11,6 +11,7 @@ import types
 import numpy as np
 import pytest
 
+from dynloss_book import spiral
 from dynloss_book import generalisation as g
 
 
@@ -36,8 +37,9 @@ class FakeStore:
 def fake(monkeypatch):
   def install(val, stored=lambda config: True):
     store = FakeStore(val, stored)
-    monkeypatch.setattr(g, "load_runs", store.load_runs)
-    monkeypatch.setattr(g, "stored_runs", store.stored_runs)
+    for module in (g, spiral):  # the study's own calls, and spiral.runs_for's
+      monkeypatch.setattr(module, "load_runs", store.load_runs, raising=False)
+      monkeypatch.setattr(module, "stored_runs", store.stored_runs, raising=False)
     return store
   return install
 

@@ -5,7 +5,7 @@ import types
 import numpy as np
 import pytest
 
-from dynloss_book import mse, mse_stable
+from dynloss_book import mse, mse_stable, spiral
 
 
 def _params(width, dead):
@@ -13,7 +13,7 @@ def _params(width, dead):
   kernel = np.zeros((2, width))
   bias = np.ones(width)
   bias[:dead] = -10.0
-  return {"params": {"Dense_0": {"kernel": kernel, "bias": bias}}}
+  return {"params": {"Dense_0": {"kernel": kernel, "bias": bias}, "Dense_1": {}}}
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def fake(monkeypatch):
       runs.append(types.SimpleNamespace(config=c, final=final, params=_params(c.width, c.seed)))
     return runs
 
-  monkeypatch.setattr(mse, "load_runs", load_runs)
+  monkeypatch.setattr(spiral, "load_runs", load_runs)
   monkeypatch.setattr(mse_stable, "stable_learning_rate", lambda width: 1.0 / width)
   return computed
 
@@ -64,6 +64,7 @@ def test_stable_rule_is_one_over_the_curvature(monkeypatch):
 
 def test_dead_units_counts_units_off_on_every_point():
   x = np.array([[1.0, 0.0], [-1.0, 0.5]])
-  assert mse_stable.dead_units(_params(5, 2), x) == 2
+  from dynloss_lib import models
+  assert mse_stable.dead_units(models.mlp(5), _params(5, 2), x) == 2
   with pytest.raises(ValueError, match="arm must be one of"):
     mse_stable.config(100, "hinge", 0)

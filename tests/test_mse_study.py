@@ -15,6 +15,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dynloss_lib import data, losses, models
+from dynloss_book import spiral
 from dynloss_book import generalisation, mse
 from dynloss_book import mse_curvature
 
@@ -104,8 +105,9 @@ class FakeStore:
 def fake(monkeypatch):
   def install(**kwargs):
     store = FakeStore(**kwargs)
-    monkeypatch.setattr(mse, "load_runs", store.load_runs)
-    monkeypatch.setattr(mse, "stored_runs", store.stored_runs)
+    for module in (mse, spiral):  # the study's own calls, and spiral.runs_for's
+      monkeypatch.setattr(module, "load_runs", store.load_runs, raising=False)
+      monkeypatch.setattr(module, "stored_runs", store.stored_runs, raising=False)
     monkeypatch.setattr(mse, "learning_rate", lambda width: {100: 0.4, 300: 0.3, 1000: 0.2}[width])
     return store
   return install
@@ -178,7 +180,7 @@ def test_gains_are_paired_against_the_losss_own_static_run(fake):
 
 def test_loading_only_reports_missing_runs(fake):
   fake(stored=lambda c: c.width != 300)
-  with pytest.raises(ValueError, match="regenerate dynamical_mse --only-missing"):
+  with pytest.raises(ValueError, match="not stored.*regenerate --only-missing"):
     mse.dynamical_mse("unused", progress=False, compute=False)
 
 

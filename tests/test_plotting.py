@@ -80,7 +80,7 @@ def test_series_colors_are_distinct():
 @pytest.mark.parametrize("zoom", [False, True])
 def test_fig4_figure_draws_the_six_panels_and_the_onsets(zoom):
   import matplotlib.pyplot as plt
-  from dynloss_book.plotting import fig4_figure
+  from dynloss_book.landscape import fig4_figure
   steps = np.arange(0, 100, 10)
   arrays = {"bin_step": steps, "gamma": np.ones((10, 3)), "F_min": np.ones(10), "F_max": np.ones(10),
             "dF_min": np.zeros(10), "dF_max": np.zeros(10), "acc_mean": np.ones(10),

@@ -1,5 +1,5 @@
 """Keyed files and the results store: round trip, atomic writes, corrupted and mismatched
-files, one Record for every study, schema migration, and every stored result."""
+files, one Record for every study, a refused schema, and every stored result."""
 
 import json
 import warnings
@@ -107,55 +107,12 @@ def test_bad_names(tmp_path):
     keyed_files.save(tmp_path, "demo", {}, {"__meta__": np.zeros(1)})
 
 
-def _schema1(tmp_path, name, config, arrays, summary):
-  """A file exactly as the schema-1 store wrote it."""
-  return keyed_files.save(tmp_path, name, config, arrays, {"summary": summary})
-
-
-def test_schema1_spiral_run_is_migrated_with_a_warning(tmp_path):
-  config = {"run": {"seed": 4}}
-  _schema1(tmp_path, "spiral", config,
-           {"record_steps": np.array([0, 500]), "history/loss": np.array([1.0, 0.5]),
-            "params/params/Dense_0/bias": np.zeros(2)},
-           {"train_accuracy": 0.9, "environment": {"jax": "0.10.2"}})
-  with pytest.warns(UserWarning, match="schema 1; read by migration"):
-    record = store.load(tmp_path, "spiral", config)
-  assert record.schema == 1 and record.final == {"train_accuracy": 0.9}
-  assert record.environment == {"jax": "0.10.2"}
-  assert record.record_steps.tolist() == [0, 500] and record.history["loss"].tolist() == [1.0, 0.5]
-  assert record.params["params"]["Dense_0"]["bias"].tolist() == [0.0, 0.0]
-
-
-def test_schema1_cifar_run_history_and_missing_divergence_field(tmp_path):
-  config = {"run": {"seed": 1}}
-  finite = {"train_loss": np.array([2.0, 1.0]), "test_loss": np.array([2.1, 1.1]),
-            "test_accuracy": np.array([0.3, 0.4])}
-  _schema1(tmp_path, "cifar10-run", config, finite, {"final_test_accuracy": 0.4})
-  diverged = dict(finite, test_loss=np.array([2.1, np.inf]))
-  _schema1(tmp_path, "cifar10-run", {"run": {"seed": 2}}, diverged, {})
-  with pytest.warns(UserWarning, match="schema 1"):
-    record = store.load(tmp_path, "cifar10-run", config)
-    other = store.load(tmp_path, "cifar10-run", {"run": {"seed": 2}})
-  assert record.history["test_accuracy"].tolist() == [0.3, 0.4] and record.arrays == {}
-  assert record.final == {"final_test_accuracy": 0.4, "diverged_epoch": None}
-  assert other.final["diverged_epoch"] == 1
-
-
-def test_migrate_rewrites_old_files_with_the_same_numbers(tmp_path):
-  _schema1(tmp_path, "fig4", {"seed": 0}, {"onsets": np.array([3, -1])},
-           {"train_accuracy": 0.99})
-  current = store.save(tmp_path, _demo())
-  before = current.read_bytes()
-  with pytest.warns(UserWarning, match="schema 1"):
-    old = store.load(tmp_path, "fig4", {"seed": 0})
-  assert [p.name for p in store.migrate(tmp_path)] == [
-      store.path_of(tmp_path, "fig4", {"seed": 0}).name]
-  with warnings.catch_warnings():
-    warnings.simplefilter("error")
-    new = store.load(tmp_path, "fig4", {"seed": 0})
-  assert new.schema == store.SCHEMA and new.final == old.final
-  assert new.arrays["onsets"].tolist() == old.arrays["onsets"].tolist() == [3, -1]
-  assert current.read_bytes() == before and store.migrate(tmp_path) == []
+def test_another_schema_is_refused(tmp_path):
+  # a file of the retired schema 1 (no stored result has it any more)
+  keyed_files.save(tmp_path, "spiral", {"run": {"seed": 4}}, {"record_steps": np.arange(2)},
+                   {"summary": {"train_accuracy": 0.9}})
+  with pytest.raises(ValueError, match="schema 1; this version reads schema 2"):
+    store.load(tmp_path, "spiral", {"run": {"seed": 4}})
 
 
 def test_a_newer_schema_is_refused(tmp_path):

@@ -171,6 +171,27 @@ def test_toy_descend_reuses_its_compilation():
   from dynloss_book import toy
   schedule = schedules.constant(2)
   toy.descend(3.0, schedule, 0.5, 10)
-  before = training._compiled_runner.cache_info().misses
+  before = len(training._RUNNERS)
   toy.descend(2.0, schedule, 0.5, 10)
-  assert training._compiled_runner.cache_info().misses == before
+  assert len(training._RUNNERS) == before
+
+
+def test_calls_with_equal_settings_compile_once():
+  # New function objects at every call (lambdas, a schedule made again): one compilation.
+  traces = []
+  x, y = jnp.eye(2), jnp.array([0, 1])
+
+  def run(amplitude):
+    apply_fn = lambda w, x: (traces.append(1), x @ w)[1]   # appends only while tracing
+    schedule = schedules.triangle(amplitude, 4, num_classes=2)
+    return training.gradient_descent(apply_fn, jnp.zeros((2, 2)), x, y, schedule,
+                                     learning_rate=0.1, steps=6)
+  first = run(3.0)
+  compiled = len(traces)
+  for _ in range(4):
+    again = run(3.0)
+  assert len(traces) == compiled
+  np.testing.assert_array_equal(again.history["loss"], first.history["loss"])
+  run(5.0)  # another amplitude is another schedule: compiled anew
+  assert len(traces) > compiled
+  assert len(training._RUNNERS) <= training.MAX_COMPILED

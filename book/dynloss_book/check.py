@@ -54,7 +54,7 @@ class Change:
 
 
 def _summary(path: Path) -> dict:
-  return store.read(path, quiet=True).final
+  return store.read(path).final
 
 
 def _differs(a, b) -> bool:

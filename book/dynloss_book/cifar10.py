@@ -19,7 +19,7 @@ of the dynamical loss apart from its test:
    epochs let the static loss level off.
 
 Every dynamical run ends its oscillating part on a whole round of the ten classes
-(:func:`dynloss_lib.minibatch.check_whole_rounds`, checked when a study is defined),
+(:func:`check_whole_rounds`, checked when a study is defined),
 then trains its last ``static_epochs`` epochs with the static loss.
 
 The studies (:data:`STUDIES`): ``"myrtle5-64-cpu"`` (what the stored results hold,
@@ -45,7 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dynloss_lib import cifar, minibatch, provenance
+from dynloss_lib import cifar, minibatch, provenance, schedules
 from dynloss_book import stats, store
 
 RUN_NAME = "cifar10-run"
@@ -58,6 +58,47 @@ TINY_MD5 = "5e96ad38cdeb54c423e2d10ffcb7a865"
 committed so that the chapter's tiny setting runs anywhere, offline included."""
 TRAIN_SIZES = {"subset": 5085, "tiny": 300, "full": 50_000}
 """Training images of each data set (before a config's ``train_size``)."""
+
+
+def oscillating_steps(config: minibatch.CifarConfig, steps_per_epoch: int) -> int:
+  """Optimiser steps of a run before its final static epochs."""
+  return (config.epochs - config.static_epochs) * steps_per_epoch
+
+
+def rounds(config: minibatch.CifarConfig, steps_per_epoch: int) -> float:
+  """Rounds of the ten classes in the oscillating part (``C (T + 1)`` steps each).
+
+  Examples:
+    >>> rounds(minibatch.CifarConfig(epochs=15, static_epochs=5, period=38, amplitude=2.0), 39)
+    1.0
+  """
+  return oscillating_steps(config, steps_per_epoch) / (cifar.NUM_CLASSES * (config.period + 1))
+
+
+def check_whole_rounds(config: minibatch.CifarConfig, steps_per_epoch: int) -> None:
+  """Raise a ValueError unless a dynamical run's oscillating part is whole rounds.
+
+  Examples:
+    >>> check_whole_rounds(minibatch.CifarConfig(epochs=15, static_epochs=5, period=39, amplitude=2.0), 39)
+    Traceback (most recent call last):
+    ...
+    ValueError: a dynamical run must give every class the same number of turns: its 390 oscillating steps (10 epochs of 39) are 0.975 rounds of 10 x (T + 1) = 400 steps, got period=39; periods that give whole rounds: [2, 12, 38]
+  """
+  if config.amplitude == 1:
+    return
+  if config.period < 2:
+    raise ValueError(f"a dynamical run needs period >= 2 (with T = 1 every weight stays 1), "
+                     f"got period={config.period}")
+  steps = oscillating_steps(config, steps_per_epoch)
+  turns = rounds(config, steps_per_epoch)
+  if steps and turns == int(turns):
+    return
+  raise ValueError(
+      "a dynamical run must give every class the same number of turns: its "
+      f"{steps} oscillating steps ({config.epochs - config.static_epochs} epochs of "
+      f"{steps_per_epoch}) are {turns:.3g} rounds of {cifar.NUM_CLASSES} x (T + 1) = "
+      f"{cifar.NUM_CLASSES * (config.period + 1)} steps, got period={config.period}; periods "
+      f"that give whole rounds: {schedules.whole_round_periods(steps, cifar.NUM_CLASSES)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +143,7 @@ class Study:
       raise ValueError(f"the confirmation's seeds must be fresh, got seeds {shared} in both "
                        "seeds and screen_seeds")
     for amplitude, period in self.cells + ((self.cell,) if self.cell else ()):
-      minibatch.check_whole_rounds(self.base.replace(amplitude=float(amplitude),
+      check_whole_rounds(self.base.replace(amplitude=float(amplitude),
                                                      period=int(period)),
                                    self.steps_per_epoch)
 

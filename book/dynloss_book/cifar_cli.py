@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 
-from dynloss_lib import cifar, minibatch
+from dynloss_lib import cifar, convnets, losses, minibatch, schedules
 from dynloss_lib.cli import parse_float_list, parse_int_list
 from dynloss_book import RESULTS
-from dynloss_book.cifar10 import (PARTS, STUDIES, chosen_cell, run_config, run_study,
-                                  study_configs)
+from dynloss_book.cifar10 import (PARTS, STUDIES, check_whole_rounds, chosen_cell, run_config,
+                                  run_study, study_configs)
 
 
 def add_parser(subparsers):
@@ -32,7 +32,11 @@ def add_parser(subparsers):
                       help="an .npz file, a cifar-10-batches-py folder or the tarball "
                            "(default: download into the cache; for the myrtle5-64-* studies, "
                            "the subset file, see dynloss_book.cifar10.find_subset)")
-  parser.add_argument("--model", choices=["myrtle5", "wrn"], default="myrtle5")
+  parser.add_argument("--model", choices=sorted(convnets.MODELS), default="myrtle5")
+  parser.add_argument("--loss", choices=tuple(losses.DYNAMICAL_LOSSES), default="cross_entropy",
+                      help="the loss that Gamma weights (default cross_entropy, the paper's)")
+  parser.add_argument("--shape", choices=tuple(schedules.SHAPES), default="triangle",
+                      help="shape of Gamma over a cycle (default triangle, the paper's)")
   parser.add_argument("--width", type=parse_int_list, default=[64],
                       help="Myrtle5 channels (default 64)")
   parser.add_argument("--depth", type=int, default=16, help="WRN depth 6n+4 (default 16)")
@@ -115,13 +119,14 @@ def _run_cifar10_command(args) -> int:
       model=args.model, width=width, depth=args.depth, widen_factor=args.widen_factor,
       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
       weight_decay=args.weight_decay, amplitude=amplitude, period=period,
-      static_epochs=args.static_epochs, augment=not args.no_augment, dtype=args.dtype,
+      static_epochs=args.static_epochs, loss=args.loss, shape=args.shape,
+      augment=not args.no_augment, dtype=args.dtype,
       seed=seed)
       for width in args.width for amplitude in args.amplitude for period in periods
       for seed in args.seeds]
   steps = minibatch.steps_per_epoch(len(data.y_train), args.batch_size)  # checks the batch size
   for config in configs:
-    minibatch.check_whole_rounds(config, steps)
+    check_whole_rounds(config, steps)
   if not args.json:
     print(header)
   for config in configs:

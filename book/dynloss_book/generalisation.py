@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from dynloss_book import stats
-from dynloss_book.spiral import load_runs, spiral_config, stored_runs
+from dynloss_book.spiral import load_runs, runs_for, spiral_config, stored_runs
 
 WIDTH = 1000
 AMPLITUDES = (1.5, 2.0, 3.0, 5.0, 10.0, 70.0)
@@ -97,17 +97,6 @@ def _pairs(width, cell, seeds):
   return [c for s in seeds for c in (_static(width, s), study_config(width, *cell, s))]
 
 
-def _runs(directory, configs, recompute, progress, devices, compute):
-  if compute:
-    return load_runs(directory, configs, recompute, progress, devices=devices)
-  runs = stored_runs(directory, configs)
-  missing = sum(r is None for r in runs)
-  if missing:
-    raise ValueError(f"{missing} of {len(runs)} runs are not stored in {directory}; compute "
-                     "them with: python -m dynloss_book regenerate generalisation --only-missing")
-  return runs
-
-
 def _final(runs, key):
   return np.array([r.final[key] for r in runs], dtype=float)
 
@@ -141,7 +130,7 @@ def screen(directory, recompute: bool = False, progress: bool = True,
 
   With ``compute=False`` a missing run is a ValueError that says how to compute it.
   """
-  runs = _runs(directory, _screen_configs(), recompute, progress, devices, compute)
+  runs = runs_for(directory, _screen_configs(), recompute, progress, devices, compute)
   static_runs, grid_runs = runs[:len(SCREEN_SEEDS)], runs[len(SCREEN_SEEDS):]
   shape = (len(AMPLITUDES), len(PERIODS), len(SCREEN_SEEDS))
   val = _final(grid_runs, "val_accuracy").reshape(shape)
@@ -275,7 +264,7 @@ def width_sweep(directory, cell: tuple[float, int], recompute: bool = False,
   """Run (or load) the width sweep for the static loss, ``cell`` and (70, 5000)."""
   labels = ("static", f"chosen cell A={cell[0]:g}, T={cell[1]}",
             f"A={PAPER_CELL[0]:g}, T={PAPER_CELL[1]}")
-  runs = _runs(directory, _sweep_configs(cell), recompute, progress, devices, compute)
+  runs = runs_for(directory, _sweep_configs(cell), recompute, progress, devices, compute)
   shape = (len(labels), len(WIDTHS), len(WIDTH_SEEDS))
   return WidthSweep(WIDTHS, WIDTH_SEEDS, labels, _final(runs, "train_accuracy").reshape(shape),
                     _final(runs, "val_accuracy").reshape(shape))

@@ -8,6 +8,7 @@ the registered experiments store what the chapters plot (see ``store.cached``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Sequence
 
@@ -15,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynloss_lib import analysis, checks, data as data_lib, losses, models, provenance, schedules
-from dynloss_book import store
-from dynloss_lib import training
+from dynloss_lib import (analysis, checks, data as data_lib, losses, models, provenance,
+                         schedules, training)
 from dynloss_lib.experiments import DTYPES, SpiralConfig, schedule_hyper
+from dynloss_book import onsets as onset_analysis, plotting, store
 
 FIG4 = SpiralConfig(width=100, amplitude=70.0, period=5000, steps=70_000, learning_rate=1.0,
                     last_cycle_static=True)
@@ -77,16 +78,13 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
   """
   if config.record_every != 1:
     raise ValueError(f"run_measured records every step, got record_every={config.record_every}")
-  if measurements.class_losses and config.loss != "cross_entropy":
-    raise ValueError(f"the class-loss probe decomposes the cross-entropy only, got "
-                     f"loss={config.loss!r}; use Measurements(class_losses=False)")
   dtype = DTYPES[config.dtype]
   x, y = data_lib.spiral(config.points_per_class, config.num_classes, config.revolutions,
                          config.noise, config.data_seed)
   x = jnp.asarray(x, dtype)
-  module = models.mlp(config.width, config.num_classes, config.init, dtype)
+  module = config.model()
   params = module.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, 2), dtype))
-  apply_fn = models.Apply(module)
+  apply_fn = module.apply
   loss = losses.dynamical_loss(config.loss)
   probes = {"hessian_max": analysis.hessian_probe(
       apply_fn, x, y, order=measurements.hessian_order, every=measurements.hessian_every,
@@ -94,9 +92,11 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
   if measurements.ntk_points:
     # the MLP's kernel in closed form (equal to the generic one, without a per-sample Jacobian)
     probes["ntk_max"] = analysis.ntk_probe(apply_fn, x[:measurements.ntk_points],
-                                           every=measurements.ntk_every, kernel_fn=models.mlp_ntk)
+                                           every=measurements.ntk_every,
+                                           kernel_fn=functools.partial(models.mlp_ntk, module))
   if measurements.class_losses:
-    probes["class_losses"] = analysis.class_loss_probe(apply_fn, x, y, config.num_classes)
+    probes["class_losses"] = analysis.class_loss_probe(apply_fn, x, y, config.num_classes,
+                                                       loss)
   hyper = schedule_hyper([config], dtype)
   start = time.perf_counter()
   result = training.run_batch(
@@ -166,8 +166,8 @@ def ntk_drops(steps, low, high, onsets, *, before: int = 50, after: int = 1500,
 
 def _onset_hessian(steps, hessian_max, onsets):
   """Per cycle: the last Hessian measurement at or before the cycle's onset (NaN: no onset)."""
-  return np.where(onsets >= 0, analysis.value_at_or_before(steps, hessian_max,
-                                                           np.maximum(onsets, 0)), np.nan)
+  at = onset_analysis.value_at_or_before(steps, hessian_max, np.maximum(onsets, 0))
+  return np.where(onsets >= 0, at, np.nan)
 
 
 def _measured_config(config: SpiralConfig, measurements: Measurements) -> dict:
@@ -183,7 +183,7 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
   bin of ``bin_steps``), ``F_min``/``F_max``, ``dF_min``/``dF_max``
   (:math:`F(t) - F(t-1)`), ``acc_mean``, ``ntk_min``/``ntk_max``,
   ``gamma`` (first step of each bin), ``unstable_max`` (largest
-  :func:`analysis.fixed_gamma_loss_change` in the bin); ``hessian_step`` and
+  :func:`~dynloss_book.onsets.fixed_gamma_loss_change` in the bin); ``hessian_step`` and
   ``hessian_max`` (every measurement); ``zoom_*`` at full resolution on
   :data:`ZOOM`; ``onsets`` (per cycle, -1 if none) and ``onset_hessian`` (per
   cycle: the last Hessian measurement at or before its onset, NaN for -1). :func:`ntk_drops` works on the
@@ -213,9 +213,9 @@ def fig4_result(directory, seed: int = 0, recompute: bool = False, progress: boo
     steps = result.record_steps
     loss = h["loss"]
     d_loss = np.concatenate([[np.nan], np.diff(loss)])
-    change = analysis.fixed_gamma_loss_change(h["class_losses"], h["gamma"])
+    change = onset_analysis.fixed_gamma_loss_change(h["class_losses"], h["gamma"])
     change = np.concatenate([change, [np.nan]])
-    onsets = analysis.instability_onsets(change, config.period + 1,
+    onsets = onset_analysis.instability_onsets(change, config.period + 1,
                                          last_step=min(config.static_from, config.steps))
     measured = np.isfinite(h["hessian_max"])
     f32 = lambda a: np.asarray(a, np.float32)
@@ -297,9 +297,9 @@ def threshold_result(directory, width: int, learning_rate: float, amplitude: flo
     result, seconds = run_measured(config, measurements, progress)
     h = {k: v[0] for k, v in result.history.items()}
     steps = result.record_steps
-    change = np.concatenate([analysis.fixed_gamma_loss_change(h["class_losses"], h["gamma"]),
+    change = np.concatenate([onset_analysis.fixed_gamma_loss_change(h["class_losses"], h["gamma"]),
                              [np.nan]])
-    onsets = analysis.instability_onsets(change, config.period + 1)
+    onsets = onset_analysis.instability_onsets(change, config.period + 1)
     measured = np.isfinite(h["hessian_max"])
     f32 = lambda a: np.asarray(a, np.float32)
     arrays = {
@@ -331,3 +331,62 @@ def instability_threshold(directory, recompute: bool = False, progress: bool = T
   for lr in THRESHOLD_LEARNING_RATES:
     out[(100, lr, 1.0)] = threshold_result(directory, 100, lr, 1.0, recompute, progress)
   return out
+
+
+def fig4_figure(arrays, learning_rate: float, title: str, zoom: bool = False):
+  """The paper's Fig. 4 panels for one stored run of :func:`fig4_result` (beside it: the figure
+  reads the arrays that function writes).
+
+  Six panels over the steps: the weights :math:`\\Gamma_i`, the loss :math:`F(t)`, its change
+  :math:`F(t) - F(t-1)`, the train accuracy, the Hessian's :math:`\\lambda_{\\max}` (with
+  :math:`2/\\eta`) and the NTK's :math:`\\lambda_{\\max}`; grey lines at the onsets.
+
+  Args:
+    arrays: the record's arrays.
+    learning_rate: :math:`\\eta` of the run.
+    title: the figure's title.
+    zoom: the zoom window at full resolution (``zoom_*``) instead of the whole run in bins
+      (minimum to maximum of each bin).
+
+  Returns:
+    The figure.
+  """
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(6, 1, figsize=(6.5 if zoom else 7, 11), sharex=True)
+  if zoom:
+    s = arrays["zoom_step"]
+    inside = (arrays["hessian_step"] >= s[0]) & (arrays["hessian_step"] <= s[-1])
+    gamma, points = arrays["zoom_gamma"], dict(ms=1, ls="none", marker=".")
+    axes[1].plot(s, arrays["zoom_F"], **points)
+    axes[2].plot(s, arrays["zoom_dF"], **points)
+    axes[3].plot(s, arrays["zoom_acc"], **points)
+    axes[4].plot(arrays["hessian_step"][inside], arrays["hessian_max"][inside], ".", ms=2)
+    axes[5].plot(s, arrays["zoom_ntk"], **points)
+    onsets = [t for t in arrays["onsets"] if s[0] <= t <= s[-1]]
+  else:
+    s, gamma = arrays["bin_step"], arrays["gamma"]
+    axes[1].fill_between(s, arrays["F_min"], arrays["F_max"], color="C0", lw=0.6)
+    axes[1].set_yscale("log")
+    axes[2].fill_between(s, arrays["dF_min"], arrays["dF_max"], color="C0", lw=0.6)
+    axes[2].set_ylim(-0.25, 0.25)
+    axes[3].plot(s, arrays["acc_mean"], color="C0", lw=0.8)
+    axes[4].plot(arrays["hessian_step"], arrays["hessian_max"], ".", ms=1, color="C0")
+    axes[5].fill_between(s, arrays["ntk_min"], arrays["ntk_max"], color="C0", lw=0.6)
+    onsets = arrays["onsets"][arrays["onsets"] >= 0]
+  for c in range(3):
+    axes[0].plot(s, gamma[:, c], color=plotting.FIG4_COLORS[c], lw=1)
+  axes[4].axhline(2 / learning_rate, color="k", ls="--", lw=1)
+  axes[4].set_yscale("log")
+  labels = (r"$\Gamma_i$", r"$F(t)$", r"$F(t) - F(t-1)$", "train accuracy",
+            r"Hessian $\lambda_{\max}$", r"NTK $\lambda_{\max}$")
+  for ax, label in zip(axes, labels):
+    ax.set_ylabel(label)
+  axes[5].set_xlabel("step $t$")
+  for onset in onsets:
+    for ax in axes[1:]:
+      ax.axvline(onset, color="0.6", lw=0.8 if zoom else 0.5, zorder=0)
+  fig.suptitle(title, fontsize=10, y=0.995)
+  plotting.fig4_key(fig)
+  fig.align_ylabels(axes)
+  fig.tight_layout(rect=(0, 0, 1, 0.955))
+  return fig

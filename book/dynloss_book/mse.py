@@ -45,7 +45,7 @@ from dynloss_lib import analysis, checks, data as data_lib, losses, models
 from dynloss_book import stats
 from dynloss_lib.experiments import DTYPES, SpiralConfig
 from dynloss_book import generalisation
-from dynloss_book.spiral import load_runs, spiral_config, stored_runs
+from dynloss_book.spiral import runs_for, spiral_config, stored_runs
 
 WIDTHS = (100, 300, 1000)
 SEEDS = tuple(range(6))
@@ -101,7 +101,7 @@ def curvature_at_init(width: int, loss: str, seed: int = 0, order: int = LANCZOS
   dtype = DTYPES[config.dtype]
   x, y = data_lib.spiral(config.points_per_class, config.num_classes, config.revolutions,
                          config.noise, config.data_seed)
-  module = models.mlp(width, config.num_classes, config.init, dtype)
+  module = config.model()
   params = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, 2), dtype))
   count = models.count_params(params)
   fn, ones = losses.dynamical_loss(loss), jnp.ones(config.num_classes, dtype)
@@ -174,17 +174,6 @@ def arm_keys() -> list[tuple]:
           + [_static_key("cross_entropy"), ("cross_entropy", *PRIMARY_CELL)])
 
 
-def _runs(directory, configs, recompute, progress, devices, compute):
-  if compute:
-    return load_runs(directory, configs, recompute, progress, devices=devices)
-  runs = stored_runs(directory, configs)
-  if None in runs:
-    raise ValueError(f"{runs.count(None)} of {len(runs)} runs are not stored in {directory}; "
-                     "compute them with: python -m dynloss_book regenerate dynamical_mse "
-                     "--only-missing")
-  return runs
-
-
 @dataclasses.dataclass(frozen=True)
 class LearningRate:
   """The MSE family's learning rate at one width.
@@ -217,8 +206,9 @@ def settled_learning_rate(directory, width: int, recompute: bool = False, progre
   tried, diverged = [], []
   for _ in range(MAX_HALVINGS + 1):
     # One run: spread over one device (a padded second copy would only cost time).
-    [run] = _runs(directory, [study_config(width, STATIC_MSE, 1.0, STATIC_PERIOD, SEEDS[0], eta)],
-                  recompute, progress, 1, compute)
+    [run] = runs_for(directory,
+                     [study_config(width, STATIC_MSE, 1.0, STATIC_PERIOD, SEEDS[0], eta)],
+                     recompute, progress, 1, compute)
     tried.append(eta)
     diverged.append(bool(run.final["diverged"]))
     if not diverged[-1]:
@@ -242,7 +232,7 @@ class Arm:
   wall_seconds: np.ndarray
 
 
-def _arm(width, key, eta, runs):
+def arm(width, key, eta, runs):
   final = lambda name: np.array([r.final[name] for r in runs], dtype=float)
   return Arm(width, *key, eta, final("train_accuracy"), final("val_accuracy"),
              final("diverged").astype(bool), final("wall_seconds"))
@@ -288,20 +278,20 @@ def dynamical_mse(directory, recompute: bool = False, progress: bool = True,
   for width in WIDTHS:
     ce_keys = [k for k in arm_keys() if k[0] == "cross_entropy"]
     ce_configs = [study_config(width, *k, s, CE_LEARNING_RATE) for k in ce_keys for s in SEEDS]
-    ce_runs = _runs(directory, ce_configs, recompute, progress, devices, compute)
+    ce_runs = runs_for(directory, ce_configs, recompute, progress, devices, compute)
     rate = rates[width] = settled_learning_rate(directory, width, recompute, progress, compute)
     halving = [study_config(width, STATIC_MSE, 1.0, STATIC_PERIOD, SEEDS[0], eta)
                for eta in rate.tried[:-1]]
-    halving_runs += _runs(directory, halving, False, progress, devices, compute)
+    halving_runs += runs_for(directory, halving, False, progress, devices, compute)
     mse_keys = [k for k in arm_keys() if k[0] != "cross_entropy"]
     configs = [study_config(width, *k, s, rate.value) for k in mse_keys for s in SEEDS]
     # Seed 0's static MSE run was just settled (and, with recompute, recomputed): reuse it.
-    rest = _runs(directory, configs[1:], recompute, progress, devices, compute)
-    mse_runs = _runs(directory, configs[:1], False, progress, devices, compute) + rest
+    rest = runs_for(directory, configs[1:], recompute, progress, devices, compute)
+    mse_runs = runs_for(directory, configs[:1], False, progress, devices, compute) + rest
     for keys, runs, eta in ((ce_keys, ce_runs, CE_LEARNING_RATE), (mse_keys, mse_runs,
                                                                     rate.value)):
       for i, key in enumerate(keys):
-        arms[(width, *key)] = _arm(width, key, eta, runs[i * len(SEEDS):(i + 1) * len(SEEDS)])
+        arms[(width, *key)] = arm(width, key, eta, runs[i * len(SEEDS):(i + 1) * len(SEEDS)])
   return MSEStudy(rates, arms, halving_runs)
 
 
@@ -329,7 +319,7 @@ def family_sentence(study: MSEStudy, width: int) -> str:
           f"{val.verdict()}; train accuracy {train.text()}, {train.verdict()}.")
 
 
-def _claim(text, statistic, holds):
+def claim(text, statistic, holds):
   from dynloss_book.check import Claim
   return Claim(text, float(statistic), bool(holds))
 
@@ -338,7 +328,7 @@ def width100_train_gain(directory):
   """Width 100: both dynamical MSEs (70, 5000) train better than the static MSE."""
   study = dynamical_mse(directory, progress=False, compute=False)
   low = min(study.gain(100, loss, PRIMARY_CELL, "train").low for loss in DYNAMICAL_MSE)
-  return _claim("width 100, A=70, T=5000: lower 95% bound of the paired train gain of "
+  return claim("width 100, A=70, T=5000: lower 95% bound of the paired train gain of "
                 "dmse_sample and dmse_output over the static MSE > 0", low, low > 0)
 
 
@@ -346,7 +336,7 @@ def static_mse_never_fits(directory):
   """The static MSE fits the spiral at none of the widths (median train accuracy < 0.9)."""
   study = dynamical_mse(directory, progress=False, compute=False)
   value = max(np.median(study.arm(w, STATIC_MSE).train) for w in WIDTHS)
-  return _claim("static MSE: median train accuracy < 0.9 at every width", value, value < 0.9)
+  return claim("static MSE: median train accuracy < 0.9 at every width", value, value < 0.9)
 
 
 def width1000_mse_collapses(directory):
@@ -354,5 +344,5 @@ def width1000_mse_collapses(directory):
   study = dynamical_mse(directory, progress=False, compute=False)
   value = max(arm.train.mean() for (w, loss, _, _), arm in study.arms.items()
               if w == 1000 and loss != "cross_entropy")
-  return _claim("width 1000: every MSE-family arm's mean train accuracy <= 0.4", value,
+  return claim("width 1000: every MSE-family arm's mean train accuracy <= 0.4", value,
                 value <= 0.4)

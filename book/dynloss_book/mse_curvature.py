@@ -139,5 +139,5 @@ def mse_edge_of_stability(directory):
   curvature = mse_curvature(directory, progress=False, compute=False)
   value = max(abs(r - 1.0) for r, loss in zip(curvature.ratio_medians(), curvature.losses)
               if loss != "cross_entropy")
-  return mse._claim("width 100, MSE family: |median lambda_max / (2/eta) - 1| <= 0.05", value,
+  return mse.claim("width 100, MSE family: |median lambda_max / (2/eta) - 1| <= 0.05", value,
                 value <= 0.05)

@@ -29,6 +29,7 @@ import numpy as np
 from dynloss_lib import checks, data as data_lib
 from dynloss_book import stats
 from dynloss_book import mse
+from dynloss_book.spiral import runs_for
 
 START_PRODUCT = 1.0
 """The follow-up's :math:`\\eta\\,\\lambda_{\\max}(\\theta_0)`: half the stability limit 2."""
@@ -58,26 +59,29 @@ def stable_learning_rate(width: int) -> float:
   return mse.round_significant(START_PRODUCT / mse.curvature_at_init(width, mse.STATIC_MSE))
 
 
-def dead_units(params, x=None) -> int:
+def dead_units(model, params, x=None) -> int:
   """Hidden units of the MLP whose pre-activation is <= 0 on every point of ``x``.
 
   Such a ReLU unit passes no gradient on the training set and never recovers.
 
   Args:
-    params: the MLP's parameters.
+    model: the :class:`~dynloss_lib.models.MLP`.
+    params: its parameters.
     x: the points (default: the paper's 300-point training spiral).
 
   Returns:
     The number of dead units.
 
   Examples:
+    >>> from dynloss_lib import models
+    >>> model = models.mlp(width=2)
     >>> params = {"params": {"Dense_0": {"kernel": np.array([[1.0, -1.0], [0.0, 0.0]]),
-    ...                                  "bias": np.array([0.0, -1.0])}}}
-    >>> dead_units(params, np.array([[1.0, 0.0], [0.5, 2.0]]))   # unit 1 is -x_0 - 1 < 0
+    ...                                  "bias": np.array([0.0, -1.0])}, "Dense_1": {}}}
+    >>> dead_units(model, params, np.array([[1.0, 0.0], [0.5, 2.0]]))  # unit 1: -x_0 - 1 < 0
     1
   """
   x = data_lib.spiral()[0] if x is None else x
-  layer = params["params"]["Dense_0"]
+  layer = model.layers(params)[0]
   return int(((np.asarray(x) @ layer["kernel"] + layer["bias"]).max(axis=0) <= 0).sum())
 
 
@@ -127,13 +131,13 @@ def stable_start(directory, recompute: bool = False, progress: bool = True,
   for width in WIDTHS:
     rates[width] = stable_learning_rate(width)
     configs = [config(width, arm, s) for arm in ARMS for s in SEEDS]
-    runs = mse._runs(directory, configs, recompute, progress, devices, compute)
+    runs = runs_for(directory, configs, recompute, progress, devices, compute)
     all_runs += runs
     for i, arm in enumerate(ARMS):
       block = runs[i * len(SEEDS):(i + 1) * len(SEEDS)]
       loss, cell = _loss_and_cell(arm)
-      arms[(width, arm)] = mse._arm(width, (loss, *cell), rates[width], block)
-      dead[(width, arm)] = np.array([dead_units(r.params) for r in block])
+      arms[(width, arm)] = mse.arm(width, (loss, *cell), rates[width], block)
+      dead[(width, arm)] = np.array([dead_units(r.config.model(), r.params) for r in block])
   return StableStart(rates, arms, dead, all_runs)
 
 
@@ -149,7 +153,7 @@ def output_weighting_trains_faster(directory):
   """Stable start: dmse_output (70, 5000) trains better than the static MSE at every width."""
   study = stable_start(directory, progress=False, compute=False)
   low = min(study.gain(width, "dmse_output", "train").low for width in WIDTHS)
-  return mse._claim("stable start, A=70, T=5000: lower 95% bound of dmse_output's paired train "
+  return mse.claim("stable start, A=70, T=5000: lower 95% bound of dmse_output's paired train "
                     "gain over the static MSE > 0 at every width", low, low > 0)
 
 
@@ -157,5 +161,5 @@ def units_survive(directory):
   """Stable start: at most a tenth of the hidden units dead at the end of every run."""
   study = stable_start(directory, progress=False, compute=False)
   worst = max(float(d.max()) / width for (width, _), d in study.dead.items())
-  return mse._claim("stable start: at most 10% of the hidden units dead in every run", worst,
+  return mse.claim("stable start: at most 10% of the hidden units dead in every run", worst,
                     worst <= 0.1)

@@ -8,6 +8,7 @@ table, which the book renders as HTML and which wraps inside the text column.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 try:
@@ -44,3 +45,30 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]):
   lines = ["| " + " | ".join(map(str, header)) + " |", "|" + " --- |" * len(header)]
   lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
   return Markdown("\n".join(lines))
+
+
+def describe(env: dict | None) -> str:
+  """One line naming the machine and CPU setting a run was computed on.
+
+  Args:
+    env: a stored run's :func:`environment` (None: recorded by no one).
+
+  Returns:
+    e.g. ``"AMD EPYC, 2 cores, AVX2 (no AVX-512)"``, plus the ISA limit if one was set.
+
+  Examples:
+    >>> describe({"cpu_model": "AMD EPYC", "cpu_count": 2, "backend": "cpu",
+    ...           "cpu_vector_flags": "avx avx2 avx512f fma", "xla_flags": "--xla_cpu_max_isa=AVX2"})
+    'AMD EPYC, 2 cores, AVX-512, code limited to AVX2'
+    >>> describe(None)
+    'not recorded'
+  """
+  if not env:
+    return "not recorded"
+  vector = env.get("cpu_vector_flags", "").split()
+  isa = "AVX-512" if "avx512f" in vector else "AVX2 (no AVX-512)" if "avx2" in vector else "no AVX2"
+  text = f"{env.get('cpu_model', '?')}, {env.get('cpu_count', '?')} cores, {isa}"
+  if env.get("backend", "cpu") != "cpu":
+    text += f", {env['backend']} ({env.get('device_kind', '?')})"
+  limit = re.search(r"--xla_cpu_max_isa=(\S+)", env.get("xla_flags", ""))
+  return text + (f", code limited to {limit.group(1)}" if limit else "")

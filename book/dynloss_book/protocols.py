@@ -43,7 +43,7 @@ import numpy as np
 from dynloss_lib import data, experiments
 from dynloss_book import stats
 from dynloss_book import generalisation as gen
-from dynloss_book.spiral import load_runs, stored_runs
+from dynloss_book.spiral import load_runs, runs_for, stored_runs
 
 WIDTH = gen.WIDTH
 FINAL_STATIC_STEPS = 10_000
@@ -62,7 +62,6 @@ PROTOCOLS = ARMS[1:]
 DRAWS = ("A", "B")
 SECOND_DRAW = gen.VALIDATION_DRAWS
 """Draw B is draws ``SECOND_DRAW`` to ``2 * SECOND_DRAW - 1`` (noise seeds 1010-1019)."""
-COMMAND = "python -m dynloss_book regenerate width1000_protocols --only-missing"
 
 
 def arm_config(arm: str, amplitude: float, period: int, seed: int):
@@ -157,24 +156,12 @@ def _configs(cell, seeds):
   return [arm_config(arm, *cell, s) for s in seeds for arm in ARMS]
 
 
-def _get(directory, configs, recompute, progress, devices, compute):
-  if compute:
-    return load_runs(directory, configs, recompute, progress, devices=devices)
-  runs = stored_runs(directory, configs)
-  missing = [c for c, r in zip(configs, runs) if r is None]
-  if missing:
-    raise ValueError(f"{len(missing)} of {len(runs)} runs of the width-1000 protocol study "
-                     f"are not stored in {directory} (the first: {missing[0]}); compute them "
-                     f"with: {COMMAND}")
-  return runs
-
-
 def screen(directory, recompute: bool = False, progress: bool = True,
            devices: int | None = None, compute: bool = True) -> dict[tuple, Arms]:
   """Stage 3: (A, T) -> :class:`Arms` over :data:`SCREEN_SEEDS`, for A in :data:`AMPLITUDES`."""
   cells = [(a, t) for a in AMPLITUDES for t in PERIODS]
   configs = [c for cell in cells for c in _configs(cell, SCREEN_SEEDS)]
-  runs = _get(directory, configs, recompute, progress, devices, compute)
+  runs = runs_for(directory, configs, recompute, progress, devices, compute)
   size = len(ARMS) * len(SCREEN_SEEDS)
   return {cell: _arms(cell, SCREEN_SEEDS, runs[i * size:(i + 1) * size])
           for i, cell in enumerate(cells)}
@@ -230,7 +217,7 @@ def confirm(directory, recompute: bool = False, progress: bool = True,
       if None in runs:
         stored = runs.index(None) // len(ARMS)
         if stored < FIRST_SEEDS:
-          _get(directory, configs[:FIRST_SEEDS * len(ARMS)], False, False, None, False)
+          runs_for(directory, configs[:FIRST_SEEDS * len(ARMS)], compute=False)
         seeds, runs = seeds[:stored], runs[:stored * len(ARMS)]
     arms = _arms(CELL, seeds, runs)
     done = len(seeds) == count and stopping_rule(arms.gain("fixed"), count)

@@ -73,7 +73,8 @@ def spiral_config(width: int = 100, amplitude: float = SPIRAL_AMPLITUDE,
   return experiments.SpiralConfig(**settings)
 
 
-def _key(config, bias: bool = True) -> dict:
+def key(config, bias: bool = True) -> dict:
+  """What keys a stored spiral run: its config's fields, and ``bias`` for the bias-free MLP."""
   key = {"run": config.to_dict()}
   if not bias:
     key["bias"] = False
@@ -91,7 +92,7 @@ def _record(run, devices: int) -> store.Record:
 
 def stored_runs(directory, configs: Sequence, bias: bool = True) -> list[StoredRun | None]:
   """The stored runs of ``configs``, None where a run is not stored (nothing is computed)."""
-  return [store.load(directory, "spiral", c, _key(c, bias)) for c in configs]
+  return [store.load(directory, "spiral", c, key(c, bias)) for c in configs]
 
 
 def load_runs(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
@@ -126,7 +127,7 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     >>> run.environment["jax"] == experiments.jax.__version__ and run.schema == store.SCHEMA
     True
   """
-  found = [None if recompute else store.load(directory, "spiral", c, _key(c, bias))
+  found = [None if recompute else store.load(directory, "spiral", c, key(c, bias))
            for c in configs]
   missing: dict = {}
   for i, f in enumerate(found):
@@ -134,13 +135,15 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
       missing.setdefault(configs[i], []).append(i)
   if not missing:
     return found
+  store.refuse_computing(directory, f"{len(missing)} of these {len(configs)} spiral runs "
+                                    f"(the first: {next(iter(missing))})")
   mesh_size = experiments.training.run_mesh(devices).size
   bar = tqdm(total=len(missing), desc="spiral runs", unit="run", disable=not progress)
 
   def keep(run):
-    key = _key(run.config, bias)
-    store.save(directory, _record(run, mesh_size), key)
-    loaded = store.load(directory, "spiral", run.config, key)
+    run_key = key(run.config, bias)
+    store.save(directory, _record(run, mesh_size), run_key)
+    loaded = store.load(directory, "spiral", run.config, run_key)
     for i in missing[run.config]:
       found[i] = loaded
     bar.update(1)
@@ -149,6 +152,30 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
                               use_bias=bias)
   bar.close()
   return found
+
+
+def runs_for(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
+             devices: int | None = None, compute: bool = True) -> list[StoredRun]:
+  """:func:`load_runs` (``compute``), or only the stored runs: then a missing run is a
+  :class:`~dynloss_book.store.MissingResult` naming it and the command that computes it.
+
+  Examples:
+    >>> import tempfile
+    >>> runs_for(tempfile.mkdtemp(), [spiral_config(steps=10)], compute=False)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dynloss_book.store.MissingResult: 1 of 1 spiral runs are not stored in ... (the first: SpiralConfig(...)); compute them with: cd book && python -m dynloss_book regenerate --only-missing
+  """
+  if compute:
+    return load_runs(directory, configs, recompute, progress, devices=devices)
+  runs = stored_runs(directory, configs)
+  missing = [c for c, r in zip(configs, runs) if r is None]
+  if missing:
+    raise store.MissingResult(f"{len(missing)} of {len(runs)} spiral runs are not stored in "
+                              f"{directory} (the first: {missing[0]}); compute them with: "
+                              f"{store.COMMAND}")
+  return runs
 
 
 def seeds_configs() -> dict[str, list]:

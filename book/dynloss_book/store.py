@@ -8,15 +8,13 @@ file. Each record is one ``.npz`` file keyed by its configuration
 (:mod:`dynloss_lib.keyed_files`: atomic writes; a corrupted or mismatched file is
 reported and recomputed).
 
-A file written under an older schema is migrated when it is read, with a
-warning (never silently misread); :func:`migrate` rewrites a folder's files in
-the current schema once and for all.
+A file of another schema is refused with an error (never silently misread).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
+import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -24,6 +22,27 @@ import numpy as np
 
 from dynloss_lib import keyed_files
 from dynloss_lib.keyed_files import config_key  # noqa: F401  (public here too)
+from dynloss_book import RESULTS
+
+STORED_ONLY = "DYNLOSS_STORED_ONLY"
+"""Environment variable: ``1`` (the book build and the notebook tests set it) makes computing
+into the book's results folder an error, :class:`MissingResult`, instead of hours of work."""
+COMMAND = "cd book && python -m dynloss_book regenerate --only-missing"
+"""What computes every result the book loads that is not stored yet."""
+
+
+class MissingResult(ValueError):
+  """A result the book loads is not stored, and this run may not compute it."""
+
+
+def refuse_computing(directory, what: str) -> None:
+  """Raise :class:`MissingResult` naming ``what`` if computing into ``directory`` is refused.
+
+  It is refused for the book's own results folder while ``DYNLOSS_STORED_ONLY=1``.
+  """
+  if os.environ.get(STORED_ONLY) == "1" and Path(directory).resolve() == RESULTS.resolve():
+    raise MissingResult(f"{what} is not stored in {directory}, and {STORED_ONLY}=1 (the book "
+                        f"build) computes nothing; compute it with: {COMMAND}")
 
 SCHEMA = 2
 """The current file layout. 1: ``summary`` in the metadata (final numbers and,
@@ -108,23 +127,7 @@ def _from_file(arrays: dict, meta: dict, config, path) -> Record:
   if schema == SCHEMA:
     return Record(meta["name"], config, meta["final"], _under(arrays, "history/"),
                   _under(arrays, "arrays/"), meta.get("environment"), schema)
-  if schema != 1:
-    raise ValueError(f"{path} has schema {schema}; this version reads schemas 1 to {SCHEMA}")
-  warnings.warn(f"{path} is in schema 1; read by migration (python scripts/migrate_results.py "
-                f"{Path(path).parent} rewrites it in schema {SCHEMA})", stacklevel=3)
-  final = dict(meta.get("summary", {}))
-  environment = final.pop("environment", None)
-  if meta["name"] == "cifar10-run":  # schema 1 kept a CIFAR run's per-epoch history at the top
-    history, others = dict(arrays), {}
-    if "diverged_epoch" not in final:  # written before divergence was detected
-      bad = ~(np.isfinite(history["train_loss"]) & np.isfinite(history["test_loss"]))
-      final["diverged_epoch"] = int(np.argmax(bad)) if bad.any() else None
-  else:
-    history = _under(arrays, "history/")
-    others = {k: v for k, v in arrays.items() if not k.startswith("history/")}
-  if "record_steps" in others:  # spiral runs kept their history's steps at the top level
-    history["step"] = others.pop("record_steps")
-  return Record(meta["name"], config, final, history, others, environment, 1)
+  raise ValueError(f"{path} has schema {schema}; this version reads schema {SCHEMA}")
 
 
 def load(directory, name: str, config, key: Mapping | None = None) -> Record | None:
@@ -151,6 +154,7 @@ def cached(directory, name: str, config, compute: Callable[[], Record],
     found = load(directory, name, config, key)
     if found is not None:
       return found
+  refuse_computing(directory, f"the {name} result of {config}")
   record = compute()
   if record.name != name:
     raise ValueError(f"compute() returned a record named {record.name!r}, not {name!r}")
@@ -162,34 +166,10 @@ def cached(directory, name: str, config, compute: Callable[[], Record],
   return loaded
 
 
-def read(path, quiet: bool = False) -> Record:
-  """The record in the file at ``path``, whatever its schema (``config`` as stored, a dict).
-
-  ``quiet`` silences the warning about an older schema.
-  """
+def read(path) -> Record:
+  """The record in the file at ``path`` (``config`` as stored, a dict)."""
   arrays, meta = keyed_files.read(path)
-  with warnings.catch_warnings():
-    if quiet:
-      warnings.simplefilter("ignore")
-    return _from_file(arrays, meta, meta["config"], path)
-
-
-def migrate(directory) -> list[Path]:
-  """Rewrite every file of ``directory`` written in an older schema in the current one.
-
-  Returns:
-    The rewritten files. Numbers and arrays are unchanged (a test compares them).
-  """
-  rewritten = []
-  for path in sorted(Path(directory).glob("*.npz")):
-    record = read(path, quiet=True)
-    if record.schema == SCHEMA:
-      continue
-    written = save(directory, record)
-    if written != path:
-      raise RuntimeError(f"{path} is not named by its configuration's key ({written.name})")
-    rewritten.append(path)
-  return rewritten
+  return _from_file(arrays, meta, meta["config"], path)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]:

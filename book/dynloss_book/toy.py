@@ -112,13 +112,6 @@ def local_minima(values, periodic: bool = False) -> np.ndarray:
   return np.flatnonzero(lower)
 
 
-def _theta(params, gamma):
-  return params
-
-
-_THETA = training.Probe(_theta)
-
-
 def descend(theta0: float, schedule, learning_rate: float, steps: int,
             record_every: int = 1) -> dict[str, np.ndarray]:
   r"""Gradient descent on the toy's dynamical loss from ``theta0``.
@@ -142,7 +135,7 @@ def descend(theta0: float, schedule, learning_rate: float, steps: int,
     158
   """
   x, y = dog_among_cats()
-  probes = {"theta": _THETA}  # one probe object: calls with the same schedule share a compilation
+  probes = {"theta": training.Probe(lambda params, gamma: params)}  # the angle itself
   result = training.gradient_descent(
       apply, jnp.asarray(theta0, jnp.float64), jnp.asarray(x), y, schedule,
       learning_rate=learning_rate, steps=steps, record_every=record_every, probes=probes)
