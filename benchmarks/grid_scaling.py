@@ -26,7 +26,7 @@ def main():
   parser.add_argument("--json", action="store_true", help="print one JSON object")
   args = parser.parse_args()
   counts = [int(c) for c in args.devices.split(",")]
-  from dynloss_book.cli import use_devices
+  from dynloss_lib.cli import use_devices
   use_devices(max(counts))
   jax.config.update("jax_enable_x64", True)
   from dynloss_lib import provenance

@@ -1,0 +1,207 @@
+"""The prepared GPU run: everything the book wants from one GPU, once, under one output folder.
+
+Usage (from the repository root)::
+
+  python scripts/gpu_run.py --out gpu-out --data .gpu-data/cifar10_subset.npz   # on the GPU
+  python scripts/gpu_run.py --out /tmp/dry --toy                                # CPU dry run
+
+Parts, in order (each writes ``OUT/NAME.json`` and a line of ``OUT/log.txt``; a part that
+fails is logged and the next one runs; past ``--budget`` seconds the rest are skipped, and
+say so):
+
+1. ``spiral_one_run``: one float64 width-100 run of 70,000 steps (steps/s; target 25,000).
+2. ``spiral_grid_512``: a vmapped grid of 512 float32 runs (run-steps/s; target 1,000,000).
+3. ``spiral_grid_300``: the 10 x 10 x 3-seed x 70,000-step width-100 grid (target 60 s).
+4. ``fig4_measured``: the Fig. 4 run with its in-loop measurements, against its plain run.
+5. ``cifar_throughput``: Myrtle5-64 images/s in float32 and bfloat16 (target 200,000).
+6. ``gpu_tests``: the GPU-marked tests (``tests/test_gpu.py``).
+7. ``myrtle5_64_gpu``: the ``myrtle5-64-gpu`` study (Myrtle5-64 on the offline subset: its
+   screen, 20 paired seeds, WRN-16-4 on 5), stored under ``OUT/results`` with its environment.
+
+``--toy`` runs the same parts at toy sizes on any machine (the test command does, so the script
+cannot rot unseen): the GPU machine has no ``../shared`` and no internet, so everything it needs
+travels in the checkout; ``--data`` names the subset (copy it into an ignored folder first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book"))  # the book's code
+
+SIZES = {
+    "full": dict(steps=70_000, grid=512, sweep=(10, 10, 3), fig4_steps=70_000,
+                 images=50_000, batch=512, width=100),
+    "toy": dict(steps=300, grid=4, sweep=(2, 2, 1), fig4_steps=200, images=64, batch=32,
+                width=8),
+}
+
+
+def spiral_one_run(size):
+  from dynloss_lib.experiments import SpiralConfig, run_spiral
+  config = SpiralConfig(width=size["width"], steps=size["steps"], last_cycle_static=True)
+  run_spiral(config.replace(steps=100), progress=False)  # compile a short one first
+  start = time.perf_counter()
+  run = run_spiral(config, progress=False)
+  seconds = time.perf_counter() - start
+  return {"steps": config.steps, "seconds": seconds, "steps_per_s": config.steps / seconds,
+          "train_accuracy": run.final["train_accuracy"], "target_steps_per_s": 25_000}
+
+
+def _grid(configs, batch_size):
+  from dynloss_lib.experiments import run_spiral_grid
+  run_spiral_grid(configs[:batch_size], batch_size=batch_size, progress=False,
+                  keep_params=False)  # compile
+  start = time.perf_counter()
+  runs = run_spiral_grid(configs, batch_size=batch_size, progress=False, keep_params=False)
+  return runs, time.perf_counter() - start
+
+
+def spiral_grid_512(size):
+  from dynloss_lib.experiments import SpiralConfig
+  configs = [SpiralConfig(width=size["width"], steps=size["steps"], dtype="float32",
+                          amplitude=1.0 + i % 64, seed=i, last_cycle_static=True,
+                          record_every=100) for i in range(size["grid"])]
+  runs, seconds = _grid(configs, len(configs))
+  return {"runs": len(runs), "seconds": seconds,
+          "run_steps_per_s": len(runs) * size["steps"] / seconds,
+          "target_run_steps_per_s": 1_000_000,
+          "diverged": sum(r.diverged for r in runs)}
+
+
+def spiral_grid_300(size):
+  import numpy as np
+  from dynloss_lib.experiments import SpiralConfig
+  amplitudes, periods, seeds = size["sweep"]
+  configs = [SpiralConfig(width=size["width"], steps=size["steps"], amplitude=float(a),
+                          period=int(t), seed=s, last_cycle_static=True, record_every=500)
+             for a in np.geomspace(2, 100, amplitudes) for t in np.geomspace(250, 5000, periods)
+             .astype(int) for s in range(seeds)]
+  runs, seconds = _grid(configs, len(configs))
+  return {"runs": len(runs), "seconds": seconds, "target_seconds": 60,
+          "median_train_accuracy": float(np.median([r.final["train_accuracy"] for r in runs]))}
+
+
+def fig4_measured(size):
+  from dynloss_lib.experiments import run_spiral
+  from dynloss_book import landscape
+  config = landscape.FIG4.replace(steps=size["fig4_steps"], width=size["width"])
+  start = time.perf_counter()
+  run_spiral(config, progress=False)
+  plain = time.perf_counter() - start
+  _, measured = landscape.run_measured(config, landscape.Measurements(), progress=False)
+  return {"steps": config.steps, "plain_seconds": plain, "measured_seconds": measured,
+          "ratio": measured / plain}
+
+
+def cifar_throughput(size):
+  out = {}
+  for dtype in ("float32", "bfloat16"):
+    command = [sys.executable, str(ROOT / "benchmarks" / "cifar_throughput.py"), "--dtype", dtype,
+               "--images", str(size["images"]), "--batch-size", str(size["batch"])]
+    if size is SIZES["toy"]:
+      command += ["--width", "4", "--epochs", "1"]
+    text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(l for l in text.splitlines() if l.startswith("throughput"))
+    out[dtype] = {"images_per_s": float(line.split()[1].replace(",", "")), "output": text}
+  out["target_images_per_s"] = 200_000
+  return out
+
+
+def gpu_tests(size):
+  environment = {**os.environ, "DYNLOSS_GPU_SIZES": "toy" if size is SIZES["toy"] else "full"}
+  result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p",
+                           "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py")],
+                          capture_output=True, text=True, cwd=ROOT, env=environment)
+  if result.returncode:
+    raise RuntimeError(f"GPU tests failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+  return {"output": result.stdout[-3000:]}
+
+
+def myrtle5_64_gpu(size, out: Path, data):
+  from dynloss_lib import minibatch
+  from dynloss_book import cifar10
+  if size is SIZES["toy"]:
+    study = cifar10.Study(
+        data="tiny", base=minibatch.CifarConfig(width=4, epochs=3, static_epochs=1, batch_size=20,
+                                                train_size=300, test_size=100, period=2),
+        cells=((3.0, 2),), screen_seeds=(100,), seeds=(110, 111), wrn=(10, 1), wrn_seeds=(110,))
+    data = data or ROOT / "book" / "data" / cifar10.TINY_FILE
+  else:
+    study = cifar10.STUDIES["myrtle5-64-gpu"]
+  start = time.perf_counter()
+  results = cifar10.run_study(study, out / "results", source=data, progress=False,
+                              checkpoint_dir=out / "checkpoints")
+  seconds = time.perf_counter() - start
+  summary = {"seconds": seconds, "cell": cifar10.chosen_cell(study, results["screen"])}
+  for name, wrn in (("myrtle5", False), ("wrn", True)):
+    comparison = cifar10.comparison(study, results, wrn=wrn)
+    if comparison is not None:
+      summary[name] = {"gain": comparison.gain.text(), "detectable": comparison.detectable,
+                       "static": comparison.static.tolist(),
+                       "dynamical": comparison.dynamical.tolist()}
+  return summary
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--out", required=True, help="output folder (results, log)")
+  parser.add_argument("--data", default=None, help="the CIFAR-10 subset file")
+  parser.add_argument("--toy", action="store_true", help="toy sizes: the CPU dry run")
+  parser.add_argument("--skip", default="", help="parts not to run, comma-separated")
+  parser.add_argument("--budget", type=float, default=450.0,
+                      help="seconds after which the remaining parts are skipped (default 450)")
+  args = parser.parse_args(argv)
+  import jax
+  jax.config.update("jax_enable_x64", True)
+  from dynloss_lib import provenance
+  out = Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  size = SIZES["toy" if args.toy else "full"]
+  begin = time.perf_counter()
+  parts = [("spiral_one_run", lambda: spiral_one_run(size)),
+           ("spiral_grid_512", lambda: spiral_grid_512(size)),
+           ("spiral_grid_300", lambda: spiral_grid_300(size)),
+           ("fig4_measured", lambda: fig4_measured(size)),
+           ("cifar_throughput", lambda: cifar_throughput(size)),
+           ("gpu_tests", lambda: gpu_tests(size)),
+           ("myrtle5_64_gpu", lambda: myrtle5_64_gpu(size, out, args.data))]
+  environment = provenance.environment()
+  (out / "environment.json").write_text(json.dumps(environment, indent=1))
+  failed = 0
+  with open(out / "log.txt", "a") as log:
+    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start, {'toy' if args.toy else 'full'} "
+              f"sizes, {environment['backend']} {environment['device_kind']}\n")
+    for name, part in parts:
+      if name in args.skip.split(","):
+        log.write(f"{name}: skipped (--skip)\n")
+        continue
+      elapsed = time.perf_counter() - begin
+      if elapsed > args.budget:
+        log.write(f"{name}: skipped (budget of {args.budget:.0f} s spent: {elapsed:.0f} s)\n")
+        continue
+      start = time.perf_counter()
+      try:
+        result = part()
+        status = "ok"
+      except Exception:
+        result, status = {"error": traceback.format_exc()}, "FAILED"
+        failed += 1
+      result["part_seconds"] = time.perf_counter() - start
+      (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
+      log.write(f"{name}: {status} in {result['part_seconds']:.1f} s\n")
+      log.flush()
+      print(f"{name}: {status} in {result['part_seconds']:.1f} s", flush=True)
+  return 1 if failed else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
