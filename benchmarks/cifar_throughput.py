@@ -35,6 +35,8 @@ def main(argv=None):
   parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default 3)")
   parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
   parser.add_argument("--amplitude", type=float, default=10.0)
+  parser.add_argument("--json", action="store_true",
+                      help="print one JSON line (images/s, the setting, the machine)")
   parser.add_argument("--loop", choices=["scan", "python"], default=None,
                       help="one jitted scan per epoch, or a Python loop of jitted steps "
                            "(default: python on a CPU, scan elsewhere)")
@@ -63,6 +65,13 @@ def main(argv=None):
   best = min(times)
   name = f"myrtle5-{args.width}" if args.model == "myrtle5" else \
       f"wrn-{args.depth}-{args.widen_factor}"
+  if args.json:
+    import json
+    from dynloss_lib import provenance
+    print(json.dumps({"model": name, "dtype": args.dtype, "batch_size": args.batch_size,
+                      "loop": trainer.loop, "images_per_s": trained / best,
+                      "epoch_seconds": times, "environment": provenance.environment()}))
+    return
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()})")
   print(f"model {name}, {args.dtype}, batch {args.batch_size}, {trained} images per epoch, "
         f"{trainer.loop} loop")

@@ -31,7 +31,7 @@ def add_parser(subparsers):
   parser.add_argument("--data", default=None,
                       help="an .npz file, a cifar-10-batches-py folder or the tarball "
                            "(default: download into the cache; for the myrtle5-64-* studies, "
-                           "the subset file, see dynloss_book.cifar10.find_subset)")
+                           "the subset file, see dynloss_book.cifar_runs.find_subset)")
   parser.add_argument("--model", choices=sorted(convnets.MODELS), default="myrtle5")
   parser.add_argument("--loss", choices=tuple(losses.DYNAMICAL_LOSSES), default="cross_entropy",
                       help="the loss that Gamma weights (default cross_entropy, the paper's)")

@@ -8,7 +8,10 @@ table, which the book renders as HTML and which wraps inside the text column.
 
 from __future__ import annotations
 
+import json
 import re
+import textwrap
+from pathlib import Path
 from typing import Any, Sequence
 
 try:
@@ -47,6 +50,22 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]):
   return Markdown("\n".join(lines))
 
 
+WIDTH = 92
+"""Characters of an output line that fit the book's output box."""
+
+
+def wrap(text: str, width: int = WIDTH) -> str:
+  """``text`` broken at spaces into lines that fit an output box (continuations indented).
+
+  Examples:
+    >>> print(wrap("SpiralConfig(width=100, amplitude=70.0, period=5000)", width=30))
+    SpiralConfig(width=100,
+      amplitude=70.0, period=5000)
+  """
+  return "\n".join(textwrap.wrap(str(text), width, subsequent_indent="  ",
+                                  break_on_hyphens=False))
+
+
 def describe(env: dict | None) -> str:
   """One line naming the machine and CPU setting a run was computed on.
 
@@ -72,3 +91,20 @@ def describe(env: dict | None) -> str:
     text += f", {env['backend']} ({env.get('device_kind', '?')})"
   limit = re.search(r"--xla_cpu_max_isa=(\S+)", env.get("xla_flags", ""))
   return text + (f", code limited to {limit.group(1)}" if limit else "")
+
+
+CHAPTER_TIMES = Path(__file__).resolve().parents[1] / "chapter_times.json"
+"""Seconds each chapter took to execute from the stored results (``scripts/time_chapters.py``)."""
+
+
+def stored_seconds(chapter: str) -> float:
+  """How long ``chapter`` (a notebook's name) takes to run from the stored results, as measured
+  by ``scripts/time_chapters.py`` (NaN before it was measured)."""
+  if not CHAPTER_TIMES.exists():
+    return float("nan")
+  return float(json.loads(CHAPTER_TIMES.read_text()).get(chapter, float("nan")))
+
+
+def scratch_hours(runs, key: str = "wall_seconds") -> float:
+  """The hours the stored ``runs`` took to compute (their recorded ``final[key]``)."""
+  return sum(float(run.final[key]) for run in runs) / 3600

@@ -305,6 +305,40 @@ def width_sweep(axes, widths: Sequence[int], labels: Sequence[str], train, val):
     ax.grid(alpha=0.3)
 
 
+def intervals(ax, labels: Sequence[str], values, color="C0", offset: float = 0.0,
+              label: str | None = None):
+  """Means with their intervals as horizontal bars, one row per label, and a line at 0.
+
+  Args:
+    ax: matplotlib axes.
+    labels: one row label per interval (top to bottom).
+    values: :class:`dynloss_book.stats.Interval` objects.
+    color, label: the series' colour and legend label.
+    offset: vertical shift of this series (to draw several side by side).
+
+  Returns:
+    None.
+
+  Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from dynloss_book.stats import Interval
+    >>> fig, ax = plt.subplots()
+    >>> intervals(ax, ["a", "b"], [Interval(0.01, 0.0, 0.02, 8), Interval(-0.01, -0.02, 0.0, 8)])
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['a', 'b']
+    >>> plt.close(fig)
+  """
+  rows = -np.arange(len(labels)) + offset
+  means = np.array([v.mean for v in values])
+  errors = np.array([[v.mean - v.low for v in values], [v.high - v.mean for v in values]])
+  ax.errorbar(means, rows, xerr=errors, fmt="o", color=color, capsize=3, ms=4, label=label)
+  ax.axvline(0.0, color="0.4", lw=0.8, zorder=0)
+  ax.set_yticks(-np.arange(len(labels)), list(labels))
+  ax.grid(axis="x", alpha=0.3)
+
+
 FIG4_COLORS = ("#b2182b", "#f1b300", "#08306b")
 """The reference notebook's colours for the three classes' weights."""
 

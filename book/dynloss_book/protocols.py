@@ -249,3 +249,23 @@ def largest_effect(arms: Arms) -> float:
   """The largest |bound| of the four gains' intervals: no effect beyond this is consistent
   with every protocol and draw."""
   return max(max(abs(row["gain"].low), abs(row["gain"].high)) for row in summary(arms))
+
+
+def stored(directory, study: ProtocolStudy) -> list:
+  """The runs this study added to the store: every fixed-protocol run, and the static and
+  last-cycle runs of the seeds beyond the generalisation study's confirmation."""
+  earlier = set(gen.CONFIRM_SEEDS[:gen.CONFIRM_FIRST])
+  seeds = study.confirmation.arms.seeds
+  configs = [arm_config("fixed", a, t, s) for (a, t) in study.screen for s in SCREEN_SEEDS]
+  configs += [arm_config("fixed", *CELL, s) for s in seeds]
+  configs += [arm_config(arm, *CELL, s) for s in seeds if s not in earlier
+              for arm in ("static", "last cycle")]
+  return stored_runs(directory, list(dict.fromkeys(configs)))
+
+
+def width1000_range(directory):
+  """The verdict's range: every protocol's and draw's 95% bound within +-0.005."""
+  from dynloss_book.check import Claim
+  value = largest_effect(confirm(directory, progress=False, compute=False).arms)
+  return Claim("width 1000, confirmed cell: largest |95% bound| over protocols and draws "
+               "<= 0.005", value, value <= 0.005)

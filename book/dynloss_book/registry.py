@@ -35,6 +35,7 @@ CLAIMS: dict[str, list[str]] = {
                      "dynloss_book.spiral:dynamical_fits"],
     "generalisation": ["dynloss_book.generalisation:confirmation_no_gain",
                        "dynloss_book.generalisation:follow_up_gain"],
+    "width1000_protocols": ["dynloss_book.protocols:width1000_range"],
     "dynamical_mse": ["dynloss_book.mse:width100_train_gain",
                       "dynloss_book.mse:static_mse_never_fits",
                       "dynloss_book.mse:width1000_mse_collapses"],

@@ -12,6 +12,7 @@ Regenerate everything with ``python -m dynloss_book regenerate``.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -137,6 +138,8 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     return found
   store.refuse_computing(directory, f"{len(missing)} of these {len(configs)} spiral runs "
                                     f"(the first: {next(iter(missing))})")
+  if progress:
+    print(estimate(directory, list(missing)), flush=True)
   mesh_size = experiments.training.run_mesh(devices).size
   bar = tqdm(total=len(missing), desc="spiral runs", unit="run", disable=not progress)
 
@@ -152,6 +155,29 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
                               use_bias=bias)
   bar.close()
   return found
+
+
+def estimate(directory, configs: Sequence) -> str:
+  """How long computing ``configs`` takes, from the stored runs of the same widths.
+
+  Each stored run records its wall time; per width, their median time per step, times the
+  steps asked for (the machine of those runs: see their environment).
+  """
+  per_step: dict = {}
+  for path in Path(directory).glob("spiral-*.npz"):
+    record = store.read(path)
+    run = record.config.get("run", record.config)
+    if "wall_seconds" in record.final:
+      per_step.setdefault(run["width"], []).append(record.final["wall_seconds"] / run["steps"])
+  seconds, unknown = 0.0, 0
+  for config in configs:
+    if config.width in per_step:
+      seconds += float(np.median(per_step[config.width])) * config.steps
+    else:
+      unknown += 1
+  text = (f"computing {len(configs)} spiral runs: about {seconds / 60:.0f} min on a 2-core CPU "
+          "like the one that computed the stored runs")
+  return text + (f" (no stored run of the width of {unknown} of them)" if unknown else "")
 
 
 def runs_for(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
