@@ -618,3 +618,25 @@ def test_cifar10_study_command_prints_the_stored_runs(capsys):
   assert [line["config"]["seed"] for line in lines] == list(CPU_STUDY.seeds)
   assert [line["final_test_accuracy"] for line in lines] == [
       r.final["final_test_accuracy"] for r in stored]
+
+
+def test_an_interrupted_study_holds_whole_pairs(monkeypatch, tmp_path):
+  # The screen first, then each confirmation seed's static run directly before its
+  # dynamical run, then the horizon: stopping anywhere leaves complete pairs.
+  trained = []
+
+  def fake_run(config, *args, **kwargs):
+    trained.append(config)
+    accuracy = 0.3 + 0.01 * config.amplitude + 0.001 * config.period  # (4, 38) wins
+    return store.Record(cifar_study.RUN_NAME, {}, {}, {"test_accuracy": np.array([accuracy])})
+
+  monkeypatch.setattr(cifar_study, "run_config", fake_run)
+  results = cifar_study.run_study(CPU_STUDY, tmp_path, progress=False)
+  configs = cifar_study.study_configs(CPU_STUDY, (4.0, 38))
+  screen = len(configs["screen"])
+  assert trained[:screen] == configs["screen"]
+  pairs = [c for pair in zip(configs["static"], configs["dynamical"]) for c in pair]
+  assert trained[screen:screen + len(pairs)] == pairs
+  assert trained[screen + len(pairs):] == configs["horizon"]
+  assert [r.history["test_accuracy"][0] for r in results["dynamical"]] == [
+      pytest.approx(0.3 + 0.04 + 0.038)] * len(CPU_STUDY.seeds)

@@ -331,7 +331,10 @@ def comparison(study: Study, results: dict, wrn: bool = False) -> Comparison | N
 def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, source=None,
               checkpoint_dir=None, recompute: bool = False, progress: bool = True,
               stored_only: bool = False, loop: str | None = None) -> dict[str, list]:
-  """Run (or load) the parts of a study, in order; stored runs are reused.
+  """Run (or load) the parts of a study; stored runs are reused.
+
+  The screen runs first, then the paired parts seed by seed (a seed's static run, then
+  its dynamical one, so that an interrupted study holds whole pairs), then the horizon.
 
   When a dynamical part is asked for and the study takes its cell from the screen,
   the screen is run (or loaded) first, even if not in ``parts``; with
@@ -360,22 +363,31 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
   needs_cell = study.cell is None and {"dynamical", "wrn_dynamical"} & set(parts)
   order = [p for p in PARTS if p in parts or (p == "screen" and needs_cell)]
   done: dict = {}
-  results = {}
-  configs = study_configs(study)
-  for part in order:
-    if part in ("dynamical", "wrn_dynamical"):
-      configs = study_configs(study, chosen_cell(study, results.get("screen")))
-    results[part] = []
-    for config in configs[part]:
-      if config is None:
-        results[part].append(None)
-        continue
-      if config not in done or recompute:
-        done[config] = run_config(config, data.get, label, results_dir,
-                                  checkpoint_dir=checkpoint_dir, progress=progress,
-                                  recompute=recompute, stored_only=stored_only, loop=loop)
-      results[part].append(done[config])
-  return {part: results[part] for part in parts}
+
+  def train(config):
+    if config is not None and (config not in done or recompute):
+      done[config] = run_config(config, data.get, label, results_dir,
+                                checkpoint_dir=checkpoint_dir, progress=progress,
+                                recompute=recompute, stored_only=stored_only, loop=loop)
+
+  screen = []
+  if "screen" in order:
+    for config in study_configs(study)["screen"]:
+      train(config)
+    screen = [done[c] for c in study_configs(study)["screen"]]
+  configs = study_configs(study, chosen_cell(study, screen) if screen else None)
+  # Paired parts train seed by seed (static, then dynamical), so that an interrupted
+  # study holds whole pairs.
+  for static_part, dynamical_part in (("static", "dynamical"), ("wrn_static", "wrn_dynamical")):
+    for static, dynamical in zip(configs[static_part], configs[dynamical_part]):
+      if static_part in order:
+        train(static)
+      if dynamical_part in order:
+        train(dynamical)
+  for config in configs["horizon"] if "horizon" in order else ():
+    train(config)
+  return {part: [done.get(c) if c is not None else None for c in configs[part]]
+          for part in parts}
 
 
 def curves(results: Sequence, name: str = "test_accuracy") -> np.ndarray:
