@@ -61,6 +61,9 @@ def test_notebook_starts_with_colab_link_and_install_cell(path):
   assert not re.search(r"!\[[^\]]*\]\((?:https?:)?//", cells[0].source), "remote image"
   assert cells[1].cell_type == "code" and "hide-cell" in cells[1].metadata.get("tags", [])
   assert f"git clone --depth 1 {url} /content/{name}\n" in cells[1].source
+  # its "!git clone" line highlights only as IPython (as Python it is a build warning)
+  language = nbformat.read(path, as_version=4).metadata.get("language_info", {})
+  assert language.get("pygments_lexer") == "ipython3", f"{path.name}: execute it (language_info)"
 
 
 def test_repository_url_is_the_configured_one_everywhere():
