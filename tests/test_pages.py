@@ -101,3 +101,14 @@ def test_the_glue_role_parser():
   assert set(toc_pages()) >= {f"book/{p.stem}" for p in NOTEBOOKS}
   assert typed_results("gain +0.0158 and $0.993$ and `0.5000` and {glue:text}`g:.3f`, 0.99") == \
       ["+0.0158"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_a_cell_shows_is_in_its_output(path):
+  # Executed with MPLBACKEND=Agg, plt.show() shows nothing unless the page uses the inline
+  # backend: the figure would be missing from the book without an error.
+  missing = [index for index, cell in enumerate(_notebook(path)["cells"])
+             if cell["cell_type"] == "code" and "plt.show()" in "".join(cell["source"])
+             and not any("image/png" in output.get("data", {})
+                         for output in cell.get("outputs", []))]
+  assert not missing, f"{path.name}: cells {missing} show a figure that their output lacks"
