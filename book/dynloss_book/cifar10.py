@@ -372,9 +372,10 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
 
   screen = []
   if "screen" in order:
-    for config in study_configs(study)["screen"]:
+    screen_configs = study_configs(study)["screen"]
+    for config in screen_configs:
       train(config)
-    screen = [done[c] for c in study_configs(study)["screen"]]
+    screen = [done[c] for c in screen_configs]
   configs = study_configs(study, chosen_cell(study, screen) if screen else None)
   # Paired parts train seed by seed (static, then dynamical), so that an interrupted
   # study holds whole pairs.
