@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from book_toc import toc_pages
+from book_toc import markdown, toc_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
@@ -43,20 +43,13 @@ def used_keys(text: str) -> list[tuple[str, str]]:
   return found
 
 
-def _markdown(path):
-  if path.suffix == ".md":
-    return path.read_text()
-  return "\n".join("".join(c["source"]) for c in _notebook(path)["cells"]
-                   if c["cell_type"] == "markdown")
-
-
 PAGES = [ROOT / "book" / "intro.md", *NOTEBOOKS]
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
 def test_every_glued_number_a_page_quotes_is_defined(path):
   missing = []
-  for document, key in used_keys(_markdown(path)):
+  for document, key in used_keys(markdown(path)):
     source = (path.parent / document) if document else path
     if not source.exists() or key not in glued_keys(source):
       missing.append(f"{document or path.name}::{key}")
@@ -91,7 +84,7 @@ def typed_results(text: str) -> list[str]:
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
 def test_no_result_is_typed_by_hand_in_the_prose(path):
-  typed = typed_results(_markdown(path))
+  typed = typed_results(markdown(path))
   assert not typed, f"{path.name} types these numbers in its prose instead of gluing them: {typed}"
 
 

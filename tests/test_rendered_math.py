@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from book_toc import toc_pages
+from book_toc import markdown, toc_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -120,13 +120,8 @@ def test_page_renders_math_offline(built_book, page, tmp_path):
 
 
 def _prose(page: str) -> str:
-  """The Markdown of a page (a notebook's Markdown cells)."""
-  import json
   path = ROOT / f"{page}.md"
-  if path.exists():
-    return path.read_text()
-  cells = json.loads((ROOT / f"{page}.ipynb").read_text())["cells"]
-  return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+  return markdown(path if path.exists() else ROOT / f"{page}.ipynb")
 
 
 def test_every_page_with_math_renders_it(built_book):
