@@ -30,10 +30,7 @@ EXPERIMENTS: dict[str, str] = {
     "cifar10_myrtle5_64": "dynloss_book.cifar10:cifar10_myrtle5_64",
 }
 
-IN_PROGRESS: dict[str, str] = {
-    "cifar10_myrtle5_64": "its runs are being computed (about 4.5 hours of a 2-core CPU); the "
-                          "chapter shows the stored part and says what is missing",
-}
+IN_PROGRESS: dict[str, str] = {}
 """Experiments whose stored results are knowingly incomplete, and why."""
 
 CLAIMS: dict[str, list[str]] = {
