@@ -49,6 +49,10 @@ class SpiralConfig:
       ``"cross_entropy"``, or a dynamical mean-squared error).
     points_per_class, num_classes, revolutions, noise, data_seed: the data set.
     dtype: ``"float64"`` (the paper's) or ``"float32"``.
+    output_perturbation: scale the output layer's initial weights by
+      ``1 + output_perturbation`` (0: the initialisation as drawn). A rounding-level
+      value such as 1e-12 starts another realisation of the chaotic dynamics from
+      the same network, reproducibly.
   """
   width: int = 100
   amplitude: float = 70.0
@@ -71,6 +75,7 @@ class SpiralConfig:
   noise: float = 0.2
   data_seed: int = 0
   dtype: str = "float64"
+  output_perturbation: float = 0.0
 
   def __post_init__(self):
     schedules._check_common(self.amplitude, self.period, self.num_classes, None)
@@ -82,6 +87,7 @@ class SpiralConfig:
     checks.integer("width", self.width)
     checks.integer("validation_draws", self.validation_draws)
     checks.integer("seed", self.seed, minimum=0)
+    checks.number("output_perturbation", self.output_perturbation, above=-1)
     checks.integer("final_static_steps", self.final_static_steps, minimum=0,
                    maximum=self.steps)
     if self.final_static_steps and self.last_cycle_static:
@@ -107,7 +113,7 @@ class SpiralConfig:
     return self.steps + 1
 
   ADDED_FIELDS: ClassVar[dict] = {"validation_draws": 1, "loss": "cross_entropy",
-                                  "final_static_steps": 0}
+                                  "final_static_steps": 0, "output_perturbation": 0.0}
   """Fields added after results were first stored, and their defaults: left out of
   :meth:`to_dict` at those defaults, so the keys of the earlier results stay valid."""
 
@@ -141,7 +147,7 @@ class SpiralConfig:
 
 
 PER_RUN_FIELDS = frozenset({"amplitude", "period", "learning_rate", "seed", "start_mid",
-                            "last_cycle_static", "final_static_steps"})
+                            "last_cycle_static", "final_static_steps", "output_perturbation"})
 """SpiralConfig fields that enter the compiled loop as per-run arrays: runs differing only in
 these share one compilation (and one vmapped batch)."""
 
@@ -276,6 +282,7 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
   module = first.model(use_bias)
   keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in batch])
   params = jax.vmap(lambda k: module.init(k, jnp.zeros((1, 2), dtype)))(keys)
+  params = perturb_output(params, [c.output_perturbation for c in batch])
   hyper = schedule_hyper(batch, dtype)
   start = time.perf_counter()
   out = training.run_batch(
@@ -298,6 +305,27 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
         if keep_params else None,
         wall_seconds=seconds))
   return runs
+
+
+def perturb_output(params, perturbations: Sequence[float]):
+  """Scale each run's output-layer weights by ``1 + perturbation`` (leading run axis).
+
+  Runs with no perturbation keep their parameters bit for bit (nothing is multiplied
+  when every perturbation is 0).
+
+  Examples:
+    >>> params = {"params": {"Dense_1": {"kernel": jnp.ones((2, 3, 1)), "bias": jnp.ones((2, 1))}}}
+    >>> out = perturb_output(params, [0.0, 0.5])
+    >>> out["params"]["Dense_1"]["kernel"][:, 0, 0].tolist(), out["params"]["Dense_1"]["bias"][:, 0].tolist()
+    ([1.0, 1.5], [1.0, 1.0])
+  """
+  if not any(perturbations):
+    return params
+  layer = models.MLP.LAYERS[-1]
+  kernel = params["params"][layer]["kernel"]
+  scale = 1 + jnp.asarray(perturbations, kernel.dtype)
+  scaled = {**params["params"][layer], "kernel": kernel * scale[:, None, None]}
+  return {**params, "params": {**params["params"], layer: scaled}}
 
 
 def run_spiral(config: SpiralConfig, progress: bool = True, use_bias: bool = True) -> SpiralRun:

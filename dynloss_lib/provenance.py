@@ -73,6 +73,23 @@ def pin_cpu_isa(isa: str | None = CPU_ISA) -> str | None:
   return isa
 
 
+def cpu_isa_in_effect() -> str | None:
+  """The instruction set XLA's CPU code is limited to in this process (None: the host's own).
+
+  Read from ``XLA_FLAGS``, where :func:`pin_cpu_isa` puts it.
+
+  Examples:
+    >>> import os
+    >>> old = os.environ.get("XLA_FLAGS")
+    >>> os.environ["XLA_FLAGS"] = "--xla_cpu_max_isa=AVX512"
+    >>> cpu_isa_in_effect()
+    'AVX512'
+    >>> _ = os.environ.pop("XLA_FLAGS") if old is None else os.environ.update(XLA_FLAGS=old)
+  """
+  current = _ISA_FLAG.search(os.environ.get("XLA_FLAGS", ""))
+  return current.group(1) if current else None
+
+
 def _cpuinfo() -> dict[str, str]:
   """The first value of each field of ``/proc/cpuinfo`` (empty where there is none)."""
   fields = {}

@@ -22,6 +22,7 @@ EXPERIMENTS: dict[str, str] = {
     "phase_width1000": "dynloss_book.spiral:phase_width1000",
     "generalisation": "dynloss_book.generalisation:generalisation",
     "width1000_protocols": "dynloss_book.protocols:protocols",
+    "realisations": "dynloss_book.realisations:realisations",
     "dynamical_mse": "dynloss_book.mse:dynamical_mse",
     "mse_curvature": "dynloss_book.mse_curvature:mse_curvature",
     "mse_stable_start": "dynloss_book.mse_stable:stable_start",
@@ -30,7 +31,9 @@ EXPERIMENTS: dict[str, str] = {
     "cifar10_myrtle5_64": "dynloss_book.cifar10:cifar10_myrtle5_64",
 }
 
-IN_PROGRESS: dict[str, str] = {}
+IN_PROGRESS: dict[str, str] = {
+    "realisations": "the avx512 and perturbed realisations are being computed",
+}
 """Experiments whose stored results are knowingly incomplete, and why."""
 
 CLAIMS: dict[str, list[str]] = {

@@ -74,12 +74,49 @@ def spiral_config(width: int = 100, amplitude: float = SPIRAL_AMPLITUDE,
   return experiments.SpiralConfig(**settings)
 
 
-def key(config, bias: bool = True) -> dict:
-  """What keys a stored spiral run: its config's fields, and ``bias`` for the bias-free MLP."""
+def key(config, bias: bool = True, cpu_isa: str = provenance.CPU_ISA) -> dict:
+  """What keys a stored spiral run: its config's fields, ``bias`` for the bias-free MLP, and
+  ``cpu_isa`` for a run whose XLA code was limited to another instruction set than the book's
+  :data:`~dynloss_lib.provenance.CPU_ISA` (another realisation of the arithmetic).
+
+  Examples:
+    >>> config = spiral_config(steps=10)
+    >>> sorted(key(config)), sorted(key(config, cpu_isa="AVX512"))
+    (['run'], ['cpu_isa', 'run'])
+  """
+  if cpu_isa not in provenance.CPU_ISAS:
+    raise ValueError(f"cpu_isa must be one of {provenance.CPU_ISAS}, got {cpu_isa=}")
   key = {"run": config.to_dict()}
   if not bias:
     key["bias"] = False
+  if cpu_isa != provenance.CPU_ISA:
+    key["cpu_isa"] = cpu_isa
   return key
+
+
+def check_cpu_isa(cpu_isa: str) -> None:
+  """Raise a ValueError unless this process may compute runs keyed by ``cpu_isa``.
+
+  A run keyed by an instruction set must be computed with XLA's code limited to it
+  (``--cpu-isa``); a process on the host's own instruction set (no pin: a non-x86
+  machine, or ``--cpu-isa native``) may compute only the book's default key.
+
+  Examples:
+    >>> import os
+    >>> old = os.environ.get("XLA_FLAGS")
+    >>> os.environ["XLA_FLAGS"] = "--xla_cpu_max_isa=AVX2"
+    >>> check_cpu_isa("AVX512")
+    Traceback (most recent call last):
+    ...
+    ValueError: these runs are keyed by cpu_isa='AVX512', but this process limits XLA's CPU code to 'AVX2'; compute them in a process started with --cpu-isa AVX512
+    >>> _ = os.environ.pop("XLA_FLAGS") if old is None else os.environ.update(XLA_FLAGS=old)
+  """
+  in_effect = provenance.cpu_isa_in_effect()
+  if in_effect == cpu_isa or (in_effect is None and cpu_isa == provenance.CPU_ISA):
+    return
+  raise ValueError(f"these runs are keyed by {cpu_isa=}, but this process limits XLA's CPU "
+                   f"code to {in_effect!r}; compute them in a process started with "
+                   f"--cpu-isa {cpu_isa}")
 
 
 def _record(run, devices: int) -> store.Record:
@@ -91,13 +128,15 @@ def _record(run, devices: int) -> store.Record:
                       store.flatten(run.params, "params/"), provenance.environment(devices))
 
 
-def stored_runs(directory, configs: Sequence, bias: bool = True) -> list[StoredRun | None]:
+def stored_runs(directory, configs: Sequence, bias: bool = True,
+                cpu_isa: str = provenance.CPU_ISA) -> list[StoredRun | None]:
   """The stored runs of ``configs``, None where a run is not stored (nothing is computed)."""
-  return [store.load(directory, "spiral", c, key(c, bias)) for c in configs]
+  return [store.load(directory, "spiral", c, key(c, bias, cpu_isa)) for c in configs]
 
 
 def load_runs(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
-              bias: bool = True, devices: int | None = None) -> list[StoredRun]:
+              bias: bool = True, devices: int | None = None,
+              cpu_isa: str = provenance.CPU_ISA) -> list[StoredRun]:
   """Load each run's stored result, computing the missing ones first.
 
   Missing runs are computed together (:func:`~dynloss_lib.experiments.run_spiral_grid`,
@@ -114,6 +153,8 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     bias: False trains the bias-free MLP (``models.mlp(use_bias=False)``).
     devices: local devices to spread the computation over (None: all; a run's
       result does not depend on it).
+    cpu_isa: the instruction set that keys the runs (:func:`key`); runs to compute
+      must be computed under it (:func:`check_cpu_isa`).
 
   Returns:
     One :class:`StoredRun` per config, in order.
@@ -128,7 +169,7 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     >>> run.environment["jax"] == experiments.jax.__version__ and run.schema == store.SCHEMA
     True
   """
-  found = [None if recompute else store.load(directory, "spiral", c, key(c, bias))
+  found = [None if recompute else store.load(directory, "spiral", c, key(c, bias, cpu_isa))
            for c in configs]
   missing: dict = {}
   for i, f in enumerate(found):
@@ -138,13 +179,14 @@ def load_runs(directory, configs: Sequence, recompute: bool = False, progress: b
     return found
   store.refuse_computing(directory, f"{len(missing)} of these {len(configs)} spiral runs "
                                     f"(the first: {next(iter(missing))})")
+  check_cpu_isa(cpu_isa)
   if progress:
     print(estimate(directory, list(missing)), flush=True)
   mesh_size = experiments.training.run_mesh(devices).size
   bar = tqdm(total=len(missing), desc="spiral runs", unit="run", disable=not progress)
 
   def keep(run):
-    run_key = key(run.config, bias)
+    run_key = key(run.config, bias, cpu_isa)
     store.save(directory, _record(run, mesh_size), run_key)
     loaded = store.load(directory, "spiral", run.config, run_key)
     for i in missing[run.config]:
@@ -181,7 +223,8 @@ def estimate(directory, configs: Sequence) -> str:
 
 
 def runs_for(directory, configs: Sequence, recompute: bool = False, progress: bool = True,
-             devices: int | None = None, compute: bool = True) -> list[StoredRun]:
+             devices: int | None = None, compute: bool = True,
+             cpu_isa: str = provenance.CPU_ISA) -> list[StoredRun]:
   """:func:`load_runs` (``compute``), or only the stored runs: then a missing run is a
   :class:`~dynloss_book.store.MissingResult` naming it and the command that computes it.
 
@@ -194,8 +237,8 @@ def runs_for(directory, configs: Sequence, recompute: bool = False, progress: bo
     dynloss_book.store.MissingResult: 1 of 1 spiral runs are not stored in ... (the first: SpiralConfig(...)); compute them with: cd book && python -m dynloss_book regenerate --only-missing
   """
   if compute:
-    return load_runs(directory, configs, recompute, progress, devices=devices)
-  runs = stored_runs(directory, configs)
+    return load_runs(directory, configs, recompute, progress, devices=devices, cpu_isa=cpu_isa)
+  runs = stored_runs(directory, configs, cpu_isa=cpu_isa)
   missing = [c for c, r in zip(configs, runs) if r is None]
   if missing:
     raise store.MissingResult(f"{len(missing)} of {len(runs)} spiral runs are not stored in "
