@@ -112,6 +112,9 @@ class CifarConfig:
     train_size: use the first this many training images (None: all).
     test_size: use the first this many test images (None: all).
     eval_batch_size: test images per evaluation batch.
+    train_eval_every: also evaluate the (unaugmented) training images every this many
+      epochs and after the last (0: never); the history's ``clean_train_loss`` and
+      ``clean_train_accuracy`` (NaN in the epochs between).
   """
   model: str = "myrtle5"
   width: int = 64
@@ -134,6 +137,7 @@ class CifarConfig:
   train_size: int | None = None
   test_size: int | None = None
   eval_batch_size: int = 1000
+  train_eval_every: int = 0
 
   def __post_init__(self):
     convnets.build(self.model, width=self.width, depth=self.depth,
@@ -146,15 +150,17 @@ class CifarConfig:
         checks.integer(name, getattr(self, name))
     checks.integer("seed", self.seed, minimum=0)
     checks.integer("static_epochs", self.static_epochs, minimum=0, maximum=self.epochs)
+    checks.integer("train_eval_every", self.train_eval_every, minimum=0)
     checks.number("learning_rate", self.learning_rate, above=0)
     checks.number("weight_decay", self.weight_decay, minimum=0)
     for name in ("warmup_fraction", "momentum"):
       checks.number(name, getattr(self, name), minimum=0, below=1)
     checks.as_python_ints(self, ("width", "depth", "widen_factor", "epochs", "batch_size",
                                  "period", "static_epochs", "seed", "eval_batch_size",
-                                 "train_size", "test_size"))
+                                 "train_size", "test_size", "train_eval_every"))
 
-  ADDED_FIELDS: ClassVar[dict] = {"loss": "cross_entropy", "shape": "triangle"}
+  ADDED_FIELDS: ClassVar[dict] = {"loss": "cross_entropy", "shape": "triangle",
+                                  "train_eval_every": 0}
   """Fields added after results were first stored, and their defaults."""
 
   def to_dict(self) -> dict[str, Any]:
@@ -163,6 +169,22 @@ class CifarConfig:
 
   def replace(self, **changes) -> "CifarConfig":
     return dataclasses.replace(self, **changes)
+
+  def evaluates_train(self, epoch: int) -> bool:
+    """Whether the training images are evaluated after ``epoch`` (from 0).
+
+    Examples:
+      >>> config = CifarConfig(epochs=12, train_eval_every=5)
+      >>> [e for e in range(12) if config.evaluates_train(e)]
+      [4, 9, 11]
+    """
+    every = self.train_eval_every
+    return bool(every) and ((epoch + 1) % every == 0 or epoch == self.epochs - 1)
+
+  @property
+  def history_names(self) -> tuple[str, ...]:
+    """The per-epoch series of a run's history (:class:`CifarRun`)."""
+    return HISTORY + (TRAIN_EVAL_HISTORY if self.train_eval_every else ())
 
 
 @dataclasses.dataclass
@@ -173,7 +195,8 @@ class CifarRun:
     config: its :class:`CifarConfig`.
     history: per-epoch arrays ``train_loss`` (mean F over the epoch's steps),
       ``train_static_loss``, ``train_accuracy`` (on the augmented minibatches),
-      ``test_loss`` (static), ``test_accuracy``, and ``epoch_seconds``.
+      ``test_loss`` (static), ``test_accuracy``, ``epoch_seconds``, and with
+      ``train_eval_every`` the ``clean_train_loss`` and ``clean_train_accuracy``.
     state: final ``{"params", "batch_stats", "opt_state", "step"}``.
     diverged_epoch: the first epoch (from 0) whose training or test loss was
       not finite, or None. Training stops there: that epoch's record is kept
@@ -274,6 +297,7 @@ class Trainer:
 
 HISTORY = ("train_loss", "train_static_loss", "train_accuracy", "test_loss", "test_accuracy",
            "epoch_seconds")
+TRAIN_EVAL_HISTORY = ("clean_train_loss", "clean_train_accuracy")
 
 
 def _checkpoint_config(config, data_id):
@@ -297,7 +321,7 @@ def _load_checkpoint(directory, config, data_id, template):
   stored = [arrays[f"state/{i:04d}"] for i in range(len(leaves))]
   state = jax.tree_util.tree_unflatten(
       treedef, [jnp.asarray(s, dtype=leaf.dtype) for s, leaf in zip(stored, leaves)])
-  history = {k: list(arrays[f"history/{k}"]) for k in HISTORY}
+  history = {k: list(arrays[f"history/{k}"]) for k in config.history_names}
   return state, history, int(meta["epochs_done"])
 
 
@@ -336,7 +360,7 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
   cifar.check_images(data.x_test, data.y_test, "test set")
   trainer = Trainer(config, len(data.y_train), loop)
   state = trainer.init_state()
-  history = {k: [] for k in HISTORY}
+  history = {k: [] for k in config.history_names}
   start_epoch = 0
   data_id = cifar.fingerprint(data) if checkpoint_dir is not None else None
   if checkpoint_dir is not None:
@@ -353,7 +377,10 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
     metrics = np.asarray(metrics)
     seconds = time.perf_counter() - start
     test_loss, test_accuracy = trainer.evaluate(state, data.x_test, data.y_test)
-    for name, value in zip(HISTORY, (*metrics, test_loss, test_accuracy, seconds)):
+    clean = (trainer.evaluate(state, data.x_train, data.y_train)
+             if config.evaluates_train(epoch) else (math.nan, math.nan))
+    for name, value in zip(config.history_names,
+                           (*metrics, test_loss, test_accuracy, seconds, *clean)):
       history[name].append(float(value))
     if not (np.isfinite(metrics[0]) and np.isfinite(test_loss)):
       diverged_epoch = epoch
@@ -361,7 +388,7 @@ def train(config: CifarConfig, data: cifar.CifarData, *, checkpoint_dir=None,
                     f"test loss {test_loss}); training stopped, the remaining "
                     f"{config.epochs - epoch - 1} epochs are recorded as NaN: {config}",
                     RuntimeWarning, stacklevel=2)
-      for name in HISTORY:
+      for name in config.history_names:
         history[name] += [math.nan] * (config.epochs - epoch - 1)
       bar.update(1)
       break
