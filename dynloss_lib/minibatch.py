@@ -245,6 +245,11 @@ class Trainer:
                   "period": jnp.asarray(config.period),
                   "static_from": jnp.asarray(values["static_from"])}
 
+  @property
+  def program(self):
+    """The compiled functions this run shares (:class:`~dynloss_lib.minibatch_program.Program`)."""
+    return self._program
+
   def init_state(self):
     variables = self.model.init(jax.random.PRNGKey(self.config.seed),
                                 jnp.zeros((1, 32, 32, 3), jnp.float32))

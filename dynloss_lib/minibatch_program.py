@@ -112,10 +112,10 @@ class Program:
                                 widen_factor=config.widen_factor, dtype=config.dtype)
     self.tx = optimizer(config, self.total_steps)
     self.weights = class_weights(config)
-    self.scan_epoch = jax.jit(self._epoch)
+    self.scan_epoch = jax.jit(self.epoch)
     self.orders = jax.jit(self._epoch_orders, static_argnums=1)
     self.step = jax.jit(self._gathered_step)
-    self.eval_fn = jax.jit(self._evaluate)
+    self.eval_fn = jax.jit(self.evaluate)
 
   def train_step(self, state, batch, hyper):
     return train_step(self.model, self.tx, self.config.loss, self.weights, self.config.augment,
@@ -131,13 +131,17 @@ class Program:
     # Gather each minibatch inside the step so that the epoch's images are not copied.
     return self.train_step(state, (x_train[indices], y_train[indices], key), hyper)
 
-  def _epoch(self, state, key, x_train, y_train, hyper):
+  def epoch(self, state, key, x_train, y_train, hyper):
+    """One epoch's steps as one ``lax.scan`` (not jitted: :attr:`scan_epoch` is):
+    ``(state, mean [F, CE, accuracy] over its steps)``."""
     order, keys = self._epoch_orders(key, x_train.shape[0])
     step = lambda s, batch: self._gathered_step(s, x_train, y_train, *batch, hyper)
     state, metrics = jax.lax.scan(step, state, (order, keys))
     return state, metrics.mean(axis=0)
 
-  def _evaluate(self, state, x_batches, y_batches, mask):
+  def evaluate(self, state, x_batches, y_batches, mask):
+    """Mean static loss and accuracy over padded batches ``(batches, size, ...)`` whose
+    ``mask`` is 1 for real images (not jitted: :attr:`eval_fn` is)."""
     def body(totals, batch):
       images, labels, valid = batch
       logits = self.model.apply({"params": state["params"],

@@ -45,8 +45,8 @@ import numpy as np
 
 from dynloss_lib import cifar, minibatch, schedules
 from dynloss_book import stats, store
-from dynloss_book.cifar_runs import (RUN_NAME, TINY_FILE, LazyData, data_label, load_data,
-                                     run_config)
+from dynloss_book.cifar_runs import (RUN_NAME, TINY_FILE, LazyData, data_label, default_engine,
+                                     load_data, run_config, run_configs)
 
 TRAIN_SIZES = {"subset": 5085, "tiny": 300, "full": 50_000}
 """Training images of each data set (before a config's ``train_size``)."""
@@ -330,11 +330,13 @@ def comparison(study: Study, results: dict, wrn: bool = False) -> Comparison | N
 
 def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, source=None,
               checkpoint_dir=None, recompute: bool = False, progress: bool = True,
-              stored_only: bool = False, loop: str | None = None) -> dict[str, list]:
+              stored_only: bool = False, loop: str | None = None,
+              engine: str | None = None) -> dict[str, list]:
   """Run (or load) the parts of a study; stored runs are reused.
 
-  The screen runs first, then the paired parts seed by seed (a seed's static run, then
-  its dynamical one, so that an interrupted study holds whole pairs), then the horizon.
+  The screen runs first, then the paired parts (with ``engine="one"`` seed by seed: a
+  seed's static run, then its dynamical one, so that an interrupted study holds whole
+  pairs; with ``"many"`` all of them together), then the horizon.
 
   When a dynamical part is asked for and the study takes its cell from the screen,
   the screen is run (or loaded) first, even if not in ``parts``; with
@@ -349,7 +351,10 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
     recompute: retrain stored runs.
     progress: progress bars.
     stored_only: do not train; missing runs come back as None.
-    loop: see :class:`~dynloss_lib.minibatch.Trainer`.
+    loop: see :class:`~dynloss_lib.minibatch.Trainer` (``engine="one"``).
+    engine: ``"one"``, ``"many"`` or None (:func:`dynloss_book.cifar_runs.default_engine`):
+      see :data:`dynloss_book.cifar_runs.ENGINES`; with ``"many"`` the data go to the
+      device once for the whole study.
 
   Returns:
     part -> list of :class:`~dynloss_book.store.Record` (or None), in :func:`study_configs` order.
@@ -358,35 +363,30 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
   unknown = [p for p in parts if p not in PARTS]
   if unknown:
     raise ValueError(f"unknown part(s) {unknown}; known: {PARTS}")
+  engine = engine or default_engine()
   data = LazyData(study.data, source)
+  get = data.get if engine == "one" else lambda: data.on_device(study.base.eval_batch_size)
   label = data_label(study.data)
   needs_cell = study.cell is None and {"dynamical", "wrn_dynamical"} & set(parts)
   order = [p for p in PARTS if p in parts or (p == "screen" and needs_cell)]
   done: dict = {}
 
-  def train(config):
-    if config is not None and (config not in done or recompute):
-      done[config] = run_config(config, data.get, label, results_dir,
-                                checkpoint_dir=checkpoint_dir, progress=progress,
-                                recompute=recompute, stored_only=stored_only, loop=loop)
+  def train(configs):
+    todo = [c for c in configs if c is not None and c not in done]
+    done.update(run_configs(todo, get, label, results_dir, engine=engine,
+                            checkpoint_dir=checkpoint_dir, recompute=recompute,
+                            progress=progress, stored_only=stored_only, loop=loop))
 
   screen = []
   if "screen" in order:
-    screen_configs = study_configs(study)["screen"]
-    for config in screen_configs:
-      train(config)
-    screen = [done[c] for c in screen_configs]
+    train(study_configs(study)["screen"])
+    screen = [done[c] for c in study_configs(study)["screen"]]
   configs = study_configs(study, chosen_cell(study, screen) if screen else None)
-  # Paired parts train seed by seed (static, then dynamical), so that an interrupted
-  # study holds whole pairs.
+  paired = []
   for static_part, dynamical_part in (("static", "dynamical"), ("wrn_static", "wrn_dynamical")):
     for static, dynamical in zip(configs[static_part], configs[dynamical_part]):
-      if static_part in order:
-        train(static)
-      if dynamical_part in order:
-        train(dynamical)
-  for config in configs["horizon"] if "horizon" in order else ():
-    train(config)
+      paired += [static] * (static_part in order) + [dynamical] * (dynamical_part in order)
+  train(paired + (configs["horizon"] if "horizon" in order else []))
   return {part: [done.get(c) if c is not None else None for c in configs[part]]
           for part in parts}
 

@@ -75,13 +75,51 @@ def load_data(kind: str, source=None) -> cifar.CifarData:
 
 
 class LazyData:
+  """A study's data, loaded when first needed (and put on the device once, for ``"many"``)."""
+
   def __init__(self, kind, source):
-    self.kind, self.source, self.data = kind, source, None
+    self.kind, self.source, self.data, self.device = kind, source, None, None
 
   def get(self):
     if self.data is None:
       self.data = load_data(self.kind, self.source)
     return self.data
+
+  def on_device(self, eval_batch_size: int):
+    from dynloss_lib import minibatch_many
+    if self.device is None:
+      self.device = minibatch_many.device_data(self.get(), eval_batch_size)
+    return self.device
+
+
+ENGINES = ("one", "many")
+"""How a study's missing runs train: ``"one"`` at a time (:func:`dynloss_lib.minibatch.train`,
+the fastest on a CPU) or ``"many"`` together, one compiled program per group
+(:func:`dynloss_lib.minibatch_many.train_many`, for a GPU)."""
+
+
+def default_engine() -> str:
+  """``"many"`` on a GPU (or another accelerator), ``"one"`` on a CPU."""
+  import jax
+  return "one" if jax.default_backend() == "cpu" else "many"
+
+
+def _record(run) -> store.Record:
+  import jax
+  history = run.history
+  final = {"final_test_accuracy": float(history["test_accuracy"][-1]),
+           "best_test_accuracy": float(np.nanmax(history["test_accuracy"])),
+           "device": jax.devices()[0].device_kind,
+           "train_seconds": float(np.nansum(history["epoch_seconds"])),
+           "diverged_epoch": run.diverged_epoch}
+  if "clean_train_accuracy" in history:
+    final["final_clean_train_accuracy"] = float(history["clean_train_accuracy"][-1])
+  return store.Record(RUN_NAME, run.config, final, dict(history),
+                      environment=provenance.environment())
+
+
+def _key(config, label) -> dict:
+  return {"run": config.to_dict(), "data": dict(label)}
 
 
 def run_config(config: minibatch.CifarConfig, data, label: dict, results_dir, *,
@@ -105,23 +143,50 @@ def run_config(config: minibatch.CifarConfig, data, label: dict, results_dir, *,
     A :class:`~dynloss_book.store.Record` (``history``: per-epoch arrays; ``final``:
     final and best test accuracy, device, training time, ``diverged_epoch``); or None.
   """
-  key = {"run": config.to_dict(), "data": dict(label)}
+  key = _key(config, label)
   if stored_only:
     return store.load(results_dir, RUN_NAME, config, key)
 
   def compute():
-    import jax
-    run = minibatch.train(config, data() if callable(data) else data,
-                          checkpoint_dir=checkpoint_dir, progress=progress, loop=loop)
-    history = run.history
-    final = {"final_test_accuracy": float(history["test_accuracy"][-1]),
-             "best_test_accuracy": float(history["test_accuracy"].max()),
-             "device": jax.devices()[0].device_kind,
-             "train_seconds": float(np.nansum(history["epoch_seconds"])),
-             "diverged_epoch": run.diverged_epoch}
-    return store.Record(RUN_NAME, config, final, dict(history),
-                        environment=provenance.environment())
+    return _record(minibatch.train(config, data() if callable(data) else data,
+                                   checkpoint_dir=checkpoint_dir, progress=progress, loop=loop))
 
   return store.cached(results_dir, RUN_NAME, config, compute, recompute=recompute, key=key)
+
+
+def run_configs(configs, data, label: dict, results_dir, *, engine: str | None = None,
+                checkpoint_dir=None, recompute: bool = False, progress: bool = True,
+                stored_only: bool = False, loop: str | None = None) -> dict:
+  """Train (or load) several runs: ``config -> stored record`` (None: not stored and
+  ``stored_only``).
+
+  With ``engine="one"`` each missing run trains and is stored in turn (:func:`run_config`,
+  in the order given); with ``"many"`` the missing runs train together
+  (:func:`dynloss_lib.minibatch_many.train_many`: ``data`` may be on the device already) and
+  each is stored as its group ends. ``engine=None``: :func:`default_engine`.
+  """
+  engine = engine or default_engine()
+  if engine not in ENGINES:
+    raise ValueError(f"engine must be one of {ENGINES} or None, got {engine=}")
+  configs = list(dict.fromkeys(configs))
+  if engine == "one" or stored_only:
+    return {c: run_config(c, data, label, results_dir, checkpoint_dir=checkpoint_dir,
+                          recompute=recompute, progress=progress, stored_only=stored_only,
+                          loop=loop) for c in configs}
+  from dynloss_lib import minibatch_many
+  found = {c: None if recompute else store.load(results_dir, RUN_NAME, c, _key(c, label))
+           for c in configs}
+  missing = [c for c, record in found.items() if record is None]
+  if missing:
+    store.refuse_computing(results_dir, f"{len(missing)} CIFAR-10 runs (the first: "
+                                        f"{missing[0]})")
+
+    def keep(run):
+      store.save(results_dir, _record(run), _key(run.config, label))
+      found[run.config] = store.load(results_dir, RUN_NAME, run.config, _key(run.config, label))
+
+    minibatch_many.train_many(missing, data() if callable(data) else data,
+                              checkpoint_dir=checkpoint_dir, progress=progress, on_run=keep)
+  return found
 
 
