@@ -68,3 +68,23 @@ def test_cli_check_rejects_only_missing():
                         "--only-missing", "spiral_seeds"], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[1] / "book")
   assert out.returncode == 2 and "--only-missing" in out.stderr
+
+
+def test_a_result_made_on_another_device_is_skipped_and_said(tmp_path):
+  tiny_experiment(tmp_path)
+  key = spiral.key(CONFIGS[0])
+  record = store.load(tmp_path, "spiral", CONFIGS[0], key)
+  record.environment = dict(record.environment, backend="gpu", device_kind="NVIDIA H200")
+  record.final = dict(record.final, train_accuracy=0.0)  # not compared, so not a change
+  store.save(tmp_path, record, key)
+  report = check.check("tiny", tiny_experiment, [], tmp_path, progress=False)
+  assert report.changes == [] and len(report.skipped) == 1
+  assert "made on gpu NVIDIA H200, recomputed on cpu" in report.skipped[0]
+  assert report.lines()[0] == "tiny: 4 results recomputed, 0 changed, 1 not compared"
+
+
+def test_a_gpu_study_is_not_trained_on_a_cpu(tmp_path, capsys):
+  from dynloss_book import cifar10
+  results = cifar10.run_study("myrtle5-64-gpu", tmp_path, progress=False, parts=["screen"])
+  assert results["screen"] == [None] * 20
+  assert "trains none of them" in capsys.readouterr().out

@@ -53,22 +53,37 @@ class Change:
   differences: dict
 
 
-def _summary(path: Path) -> dict:
-  return store.read(path).final
-
-
 def _differs(a, b) -> bool:
   if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
     return False
   return a != b
 
 
-def compare(stored_dir, fresh_dir) -> list[Change]:
+def device(environment: Mapping | None) -> str:
+  """What a result's arithmetic depends on beyond its configuration: the backend and the
+  device kind (``"cpu"``, ``"gpu NVIDIA H200"``); ``"unrecorded"`` without an environment.
+
+  Examples:
+    >>> device({"backend": "gpu", "device_kind": "NVIDIA H200"}), device({"backend": "cpu"})
+    ('gpu NVIDIA H200', 'cpu')
+  """
+  if not environment:
+    return "unrecorded"
+  if environment.get("backend") == "cpu":
+    return "cpu"
+  return f"{environment.get('backend')} {environment.get('device_kind')}"
+
+
+def compare(stored_dir, fresh_dir, skipped: list | None = None) -> list[Change]:
   """Compare every result in ``fresh_dir`` with the file of the same name in ``stored_dir``.
+
+  A stored result made on another device (:func:`device`) cannot be recomputed bitwise here:
+  it is not compared, and a line saying so goes to ``skipped``.
 
   Args:
     stored_dir: the results folder.
     fresh_dir: a folder of recomputed results.
+    skipped: a list that receives one line per result not compared.
 
   Returns:
     A :class:`Change` for each result whose summary numbers differ (or that is
@@ -81,11 +96,18 @@ def compare(stored_dir, fresh_dir) -> list[Change]:
       changes.append(Change(fresh.name, {"file": ("missing", "computed")}))
       continue
     try:
-      old = _summary(stored)
+      old_record = store.read(stored)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
       changes.append(Change(fresh.name, {"file": (f"unreadable ({error!r})", "computed")}))
       continue
-    new = _summary(fresh)
+    new_record = store.read(fresh)
+    made, here = device(old_record.environment), device(new_record.environment)
+    if made != here:
+      if skipped is not None:
+        skipped.append(f"{fresh.name}: made on {made}, recomputed on {here} (another "
+                       "arithmetic): not compared")
+      continue
+    old, new = old_record.final, new_record.final
     differences = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
                    if k not in IGNORED and _differs(old.get(k), new.get(k))}
     if differences:
@@ -102,11 +124,13 @@ class Report:
     compared: how many results were recomputed.
     changes: the :class:`Change` list.
     claims: ``(stored, recomputed)`` :class:`Claim` pairs.
+    skipped: one line per recomputed result not compared (made on another device).
   """
   name: str
   compared: int
   changes: list
   claims: list
+  skipped: list = dataclasses.field(default_factory=list)
 
   @property
   def claim_flipped(self) -> bool:
@@ -115,7 +139,9 @@ class Report:
 
   def lines(self) -> list[str]:
     """The report as printed by ``regenerate --check``."""
-    out = [f"{self.name}: {self.compared} results recomputed, {len(self.changes)} changed"]
+    out = [f"{self.name}: {self.compared} results recomputed, {len(self.changes)} changed"
+           + (f", {len(self.skipped)} not compared" if self.skipped else "")]
+    out += [f"  skipped {line}" for line in self.skipped]
     for change in self.changes:
       diffs = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in
                         change.differences.items())
@@ -144,5 +170,7 @@ def check(name: str, experiment: Callable, claims: list[Callable], results_dir,
   """
   with tempfile.TemporaryDirectory(prefix=f"check-{name}-") as fresh:
     experiment(fresh, recompute=True, progress=progress, **options)
-    return Report(name, len(list(Path(fresh).glob("*.npz"))), compare(results_dir, fresh),
-                  [(fn(results_dir), fn(fresh)) for fn in claims])
+    skipped: list = []
+    changes = compare(results_dir, fresh, skipped)
+    return Report(name, len(list(Path(fresh).glob("*.npz"))), changes,
+                  [(fn(results_dir), fn(fresh)) for fn in claims], skipped)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import jax
 import numpy as np
 
 from dynloss_lib import cifar, minibatch, schedules
@@ -109,6 +110,9 @@ class Study:
     wrn: ``(depth, widen_factor)`` of the Wide ResNet check, or None (no check).
     wrn_seeds: its seeds.
     horizon_epochs: epochs of the horizon run (None: no horizon run).
+    backend: the JAX backend its runs are trained on (``"cpu"`` or ``"gpu"``); a machine
+      with another backend computes another arithmetic, so it trains none of them (it
+      loads the stored ones).
   """
   data: str
   base: minibatch.CifarConfig
@@ -119,6 +123,7 @@ class Study:
   wrn: tuple[int, int] | None = None
   wrn_seeds: tuple[int, ...] = ()
   horizon_epochs: int | None = None
+  backend: str = "cpu"
 
   def __post_init__(self):
     if self.data not in TRAIN_SIZES:
@@ -162,13 +167,13 @@ STUDIES = {
     "myrtle5-64-gpu": Study(
         data="subset", base=_CPU_BASE, cells=((2.0, 12), (2.0, 38), (4.0, 12), (4.0, 38)),
         screen_seeds=(100, 101, 102, 103), seeds=tuple(range(110, 130)), wrn=(16, 4),
-        wrn_seeds=tuple(range(110, 115))),
+        wrn_seeds=tuple(range(110, 115)), backend="gpu"),
     "full-gpu": Study(
         data="full",
         base=minibatch.CifarConfig(width=64, epochs=30, static_epochs=5, batch_size=500,
                                    learning_rate=0.1, period=49),
         cells=((2.0, 49), (2.0, 249), (4.0, 49), (4.0, 249)), screen_seeds=(0, 1),
-        seeds=tuple(range(10, 20)), wrn=(16, 4), wrn_seeds=(10, 11, 12)),
+        seeds=tuple(range(10, 20)), wrn=(16, 4), wrn_seeds=(10, 11, 12), backend="gpu"),
 }
 """The studies. Periods are in optimiser steps. On the subset at batch 128 an epoch is 39
 steps and the 10 oscillating epochs are 390 steps: T = 12 gives three rounds of the ten
@@ -363,6 +368,12 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
   unknown = [p for p in parts if p not in PARTS]
   if unknown:
     raise ValueError(f"unknown part(s) {unknown}; known: {PARTS}")
+  other_device = not stored_only and jax.default_backend() != study.backend
+  if other_device:
+    print(f"this study's runs are trained on a {study.backend}, and this machine computes on "
+          f"a {jax.default_backend()} (another arithmetic): it trains none of them and loads "
+          "what is stored", flush=True)
+    stored_only = True
   engine = engine or default_engine()
   data = LazyData(study.data, source)
   get = data.get if engine == "one" else lambda: data.on_device(study.base.eval_batch_size)
@@ -387,8 +398,12 @@ def run_study(name_or_study, results_dir, *, parts: Sequence[str] = PARTS, sourc
     for static, dynamical in zip(configs[static_part], configs[dynamical_part]):
       paired += [static] * (static_part in order) + [dynamical] * (dynamical_part in order)
   train(paired + (configs["horizon"] if "horizon" in order else []))
-  return {part: [done.get(c) if c is not None else None for c in configs[part]]
-          for part in parts}
+  results = {part: [done.get(c) if c is not None else None for c in configs[part]]
+             for part in parts}
+  if other_device and missing_runs(study, results):
+    store.refuse_computing(results_dir, f"{len(missing_runs(study, results))} runs of a "
+                                        f"{study.backend} study")
+  return results
 
 
 def curves(results: Sequence, name: str = "test_accuracy") -> np.ndarray:
@@ -424,6 +439,11 @@ def missing_runs(study: Study, results: dict) -> list[minibatch.CifarConfig | st
 
 
 def cifar10_myrtle5_64(directory, recompute: bool = False, progress: bool = True):
-  """The chapter's stored study, ``myrtle5-64-cpu`` (needs the subset file, see
+  """The chapter's stored CPU study, ``myrtle5-64-cpu`` (needs the subset file, see
   :func:`dynloss_book.cifar_runs.find_subset`)."""
   return run_study("myrtle5-64-cpu", directory, recompute=recompute, progress=progress)
+
+
+def cifar10_myrtle5_64_gpu(directory, recompute: bool = False, progress: bool = True):
+  """The chapter's stored H200 study, ``myrtle5-64-gpu`` (trained only on a GPU)."""
+  return run_study("myrtle5-64-gpu", directory, recompute=recompute, progress=progress)
