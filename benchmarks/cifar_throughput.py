@@ -23,6 +23,30 @@ import numpy as np
 from dynloss_lib import convnets, minibatch
 
 
+def measure(config: minibatch.CifarConfig, images: int, epochs: int, loop=None) -> dict:
+  """Time ``epochs`` epochs of one run of ``config`` on ``images`` random images, after a
+  compiling one: ``{"images_per_s" (best epoch), "epoch_seconds", "compile_seconds", "loop"}``."""
+  trainer = minibatch.Trainer(config.replace(epochs=epochs + 1), images, loop)
+  rng = np.random.default_rng(0)
+  x = jax.device_put(rng.integers(0, 256, (images, 32, 32, 3), dtype=np.uint8))
+  y = jax.device_put(rng.integers(0, 10, images).astype(np.int32))
+  state = trainer.init_state()
+  start = time.perf_counter()
+  state, metrics = trainer.epoch_fn(state, trainer.epoch_key(0), x, y)
+  jax.block_until_ready(metrics)
+  compile_seconds = time.perf_counter() - start
+  times = []
+  for epoch in range(1, epochs + 1):
+    start = time.perf_counter()
+    state, metrics = trainer.epoch_fn(state, trainer.epoch_key(epoch), x, y)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - start)
+  trained = trainer.steps_per_epoch * config.batch_size
+  return {"images_per_s": trained / min(times), "epoch_seconds": times,
+          "compile_seconds": compile_seconds, "loop": trainer.loop,
+          "images_per_epoch": trained}
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model", choices=sorted(convnets.MODELS), default="myrtle5")
@@ -44,37 +68,22 @@ def main(argv=None):
   images = args.images or (2_048 if jax.default_backend() == "cpu" else 50_000)
   config = minibatch.CifarConfig(model=args.model, width=args.width, depth=args.depth,
                                  widen_factor=args.widen_factor, batch_size=args.batch_size,
-                                 epochs=args.epochs + 1, dtype=args.dtype,
-                                 amplitude=args.amplitude, period=100)
-  trainer = minibatch.Trainer(config, images, args.loop)
-  rng = np.random.default_rng(0)
-  x = jax.device_put(rng.integers(0, 256, (images, 32, 32, 3), dtype=np.uint8))
-  y = jax.device_put(rng.integers(0, 10, images).astype(np.int32))
-  state = trainer.init_state()
-  start = time.perf_counter()
-  state, metrics = trainer.epoch_fn(state, trainer.epoch_key(0), x, y)
-  jax.block_until_ready(metrics)
-  compile_seconds = time.perf_counter() - start
-  times = []
-  for epoch in range(1, args.epochs + 1):
-    start = time.perf_counter()
-    state, metrics = trainer.epoch_fn(state, trainer.epoch_key(epoch), x, y)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-  trained = trainer.steps_per_epoch * args.batch_size
-  best = min(times)
+                                 dtype=args.dtype, amplitude=args.amplitude, period=100)
+  result = measure(config, images, args.epochs, args.loop)
+  times, trained = result["epoch_seconds"], result["images_per_epoch"]
+  best, compile_seconds = min(times), result["compile_seconds"]
   name = f"myrtle5-{args.width}" if args.model == "myrtle5" else \
       f"wrn-{args.depth}-{args.widen_factor}"
   if args.json:
     import json
     from dynloss_lib import provenance
     print(json.dumps({"model": name, "dtype": args.dtype, "batch_size": args.batch_size,
-                      "loop": trainer.loop, "images_per_s": trained / best,
+                      "loop": result["loop"], "images_per_s": trained / best,
                       "epoch_seconds": times, "environment": provenance.environment()}))
     return
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()})")
   print(f"model {name}, {args.dtype}, batch {args.batch_size}, {trained} images per epoch, "
-        f"{trainer.loop} loop")
+        f"{result['loop']} loop")
   print(f"first epoch (with compilation): {compile_seconds:.2f} s")
   print(f"epoch times: {', '.join(f'{t:.3f}' for t in times)} s")
   print(f"throughput: {trained / best:,.0f} images/s (best epoch); "

@@ -22,6 +22,7 @@ time with :func:`~dynloss_lib.minibatch.train` is faster.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -90,6 +91,7 @@ def device_data(data: cifar.CifarData, eval_batch_size: int = 1000) -> DeviceDat
                     cifar.fingerprint(data), eval_batch_size)
 
 
+@functools.lru_cache(maxsize=16)
 def _group_program(program, train_eval: bool):
   """One epoch of every run of a group and their evaluations (test images; with
   ``train_eval`` the clean training images too) as one jitted function."""

@@ -5,18 +5,28 @@ Usage (from the repository root)::
   python scripts/gpu_run.py --out gpu-out --data .gpu-data/cifar10_subset.npz   # on the GPU
   python scripts/gpu_run.py --out /tmp/dry --toy                                # CPU dry run
 
-Parts, in order (each writes ``OUT/NAME.json`` and a line of ``OUT/log.txt``; a part that
-fails is logged and the next one runs; past ``--budget`` seconds the rest are skipped, and
-say so):
+Parts, in order of what the book needs most (each writes ``OUT/NAME.json`` and a line of
+``OUT/log.txt``; a part that fails is logged with its error and the next one runs; a part whose
+estimated time no longer fits in ``--budget`` seconds is skipped, and says so):
 
-1. ``spiral_one_run``: one float64 width-100 run of 70,000 steps (steps/s; target 25,000).
-2. ``spiral_grid_512``: a vmapped grid of 512 float32 runs (run-steps/s; target 1,000,000).
-3. ``spiral_grid_300``: the 10 x 10 x 3-seed x 70,000-step width-100 grid (target 60 s).
-4. ``fig4_measured``: the Fig. 4 run with its in-loop measurements, against its plain run.
-5. ``cifar_throughput``: Myrtle5-64 images/s in float32 and bfloat16 (target 200,000).
-6. ``gpu_tests``: the GPU-marked tests (``tests/test_gpu.py``).
-7. ``myrtle5_64_gpu``: the ``myrtle5-64-gpu`` study (Myrtle5-64 on the offline subset: its
-   screen, 20 paired seeds, WRN-16-4 on 5), stored under ``OUT/results`` with its environment.
+1. ``gpu_tests``: the GPU-marked tests (``tests/test_gpu.py``) at full size; pytest's whole
+   output is kept in ``OUT/gpu_tests.txt``, passed or failed.
+2. ``cifar_throughput``: Myrtle5-64 images/s in float32 and in bfloat16 (target 200,000).
+3. ``study_throughput``: a 16-run study trained and stored by the book's runner, against one
+   run's training alone (``benchmarks/study_throughput.py``; target: wall time at most 1.5x
+   the training compute).
+4. ``spiral_one_run``: one float64 width-100 run of 70,000 steps, alternated three times with
+   the minimal ``lax.scan`` yardstick of ``benchmarks/spiral_throughput.py`` (target: at least
+   the yardstick's speed).
+5. ``fig4_measured``: the Fig. 4 run with its measurements, against its plain run (target: at
+   most 2x).
+6. ``cifar_fit``: the fitting-regime study (:mod:`dynloss_book.cifar_fit`: the design its
+   stored pilots decide), trained with the ``"many"`` engine and stored under
+   ``OUT/results`` with each run's environment.
+7. ``spiral_grid_512``, ``spiral_grid_300``: vmapped spiral grids (targets met on the first
+   H200: they run only when time is left).
+
+Checkpoints go to a scratch folder outside ``OUT``, which stays small (results and logs).
 
 ``--toy`` runs the same parts at toy sizes on any machine (the test command does, so the script
 cannot rot unseen): the GPU machine has no ``../shared`` and no internet, so everything it needs
@@ -28,8 +38,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -46,14 +58,22 @@ SIZES = {
 
 
 def spiral_one_run(size):
-  from dynloss_lib.experiments import SpiralConfig, run_spiral
+  sys.path.insert(0, str(ROOT / "benchmarks"))
+  from spiral_throughput import timed_grid, yardstick
+  from dynloss_lib.experiments import DTYPES, SpiralConfig
   config = SpiralConfig(width=size["width"], steps=size["steps"], last_cycle_static=True)
-  run_spiral(config.replace(steps=100), progress=False)  # compile a short one first
-  start = time.perf_counter()
-  run = run_spiral(config, progress=False)
-  seconds = time.perf_counter() - start
-  return {"steps": config.steps, "seconds": seconds, "steps_per_s": config.steps / seconds,
-          "train_accuracy": run.final["train_accuracy"], "target_steps_per_s": 25_000}
+  minimal = yardstick(config.width, config.steps, DTYPES[config.dtype])
+  timed_grid([config], 1)  # compile
+  library, reference = [], []
+  for _ in range(3):  # alternated, so that both see the same machine state
+    library.append(timed_grid([config], 1))
+    reference.append(minimal())
+  ratios = [r / l for l, r in zip(library, reference)]
+  return {"steps": config.steps, "library_seconds": library, "yardstick_seconds": reference,
+          "steps_per_s": config.steps / min(library),
+          "yardstick_steps_per_s": config.steps / min(reference),
+          "library_over_yardstick_speed": ratios, "target_steps_per_s": 25_000,
+          "target_ratio": 1.0}
 
 
 def _grid(configs, batch_size):
@@ -116,32 +136,51 @@ def cifar_throughput(size):
   return out
 
 
-def gpu_tests(size):
+def gpu_tests(size, out: Path):
   environment = {**os.environ, "DYNLOSS_GPU_SIZES": "toy" if size is SIZES["toy"] else "full"}
-  result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p",
-                           "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py")],
+  result = subprocess.run([sys.executable, "-m", "pytest", "-v", "-o", "addopts=", "-p",
+                           "no:cacheprovider", "--tb=long", str(ROOT / "tests" / "test_gpu.py")],
                           capture_output=True, text=True, cwd=ROOT, env=environment)
+  (out / "gpu_tests.txt").write_text(result.stdout + result.stderr)  # kept, passed or failed
   if result.returncode:
-    raise RuntimeError(f"GPU tests failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    raise RuntimeError(f"GPU tests failed (whole output: gpu_tests.txt):\n"
+                       f"{result.stdout[-3000:]}{result.stderr[-2000:]}")
   return {"output": result.stdout[-3000:]}
 
 
-def myrtle5_64_gpu(size, out: Path, data):
-  from dynloss_lib import minibatch
-  from dynloss_book import cifar10
+def study_throughput(size):
+  command = [sys.executable, str(ROOT / "benchmarks" / "study_throughput.py"), "--json"]
   if size is SIZES["toy"]:
-    study = cifar10.Study(
-        data="tiny", base=minibatch.CifarConfig(width=4, epochs=3, static_epochs=1, batch_size=20,
-                                                train_size=300, test_size=100, period=2),
-        cells=((3.0, 2),), screen_seeds=(100,), seeds=(110, 111), wrn=(10, 1), wrn_seeds=(110,))
+    command += ["--runs", "2", "--epochs", "1", "--width", "4", "--train-images", "256",
+                "--test-images", "64"]
+  text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+  return {**json.loads(text.strip().splitlines()[-1]), "target_wall_over_compute": 1.5}
+
+
+def _toy_study(cifar10, minibatch, **changes):
+  """A study of the tiny committed slice (300 training, 100 test images), for the dry run."""
+  return cifar10.Study(
+      data="tiny", base=minibatch.CifarConfig(width=4, epochs=3, static_epochs=1, batch_size=20,
+                                              period=2, **changes),
+      cells=((3.0, 2),), screen_seeds=(100,), seeds=(110, 111), wrn=(10, 1), wrn_seeds=(110,))
+
+
+def cifar_fit(size, out: Path, data, scratch: Path):
+  from dynloss_lib import minibatch
+  from dynloss_book import RESULTS, cifar10, cifar_fit as fit
+  if size is SIZES["toy"]:
+    study = _toy_study(cifar10, minibatch, train_eval_every=1)
     data = data or ROOT / "book" / "data" / cifar10.TINY_FILE
   else:
-    study = cifar10.STUDIES["myrtle5-64-gpu"]
+    study = fit.fit_study(fit.pilots(RESULTS, stored_only=True))
   start = time.perf_counter()
   results = cifar10.run_study(study, out / "results", source=data, progress=False,
-                              checkpoint_dir=out / "checkpoints")
-  seconds = time.perf_counter() - start
-  summary = {"seconds": seconds, "cell": cifar10.chosen_cell(study, results["screen"])}
+                              checkpoint_dir=scratch, engine="many")
+  return {"seconds": time.perf_counter() - start, **_summary(cifar10, study, results)}
+
+
+def _summary(cifar10, study, results):
+  summary = {"cell": cifar10.chosen_cell(study, results["screen"])}
   for name, wrn in (("myrtle5", False), ("wrn", True)):
     comparison = cifar10.comparison(study, results, wrn=wrn)
     if comparison is not None:
@@ -149,6 +188,20 @@ def myrtle5_64_gpu(size, out: Path, data):
                        "static": comparison.static.tolist(),
                        "dynamical": comparison.dynamical.tolist()}
   return summary
+
+
+def myrtle5_64_gpu(size, out: Path, data, scratch: Path):
+  from dynloss_lib import minibatch
+  from dynloss_book import cifar10
+  if size is SIZES["toy"]:
+    study = _toy_study(cifar10, minibatch)
+    data = data or ROOT / "book" / "data" / cifar10.TINY_FILE
+  else:
+    study = cifar10.STUDIES["myrtle5-64-gpu"]
+  start = time.perf_counter()
+  results = cifar10.run_study(study, out / "results", source=data, progress=False,
+                              checkpoint_dir=scratch)
+  return {"seconds": time.perf_counter() - start, **_summary(cifar10, study, results)}
 
 
 def main(argv=None) -> int:
@@ -166,27 +219,33 @@ def main(argv=None) -> int:
   out = Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   size = SIZES["toy" if args.toy else "full"]
+  scratch = Path(tempfile.mkdtemp(prefix="dynloss-gpu-scratch-"))  # checkpoints, not in OUT
   begin = time.perf_counter()
-  parts = [("spiral_one_run", lambda: spiral_one_run(size)),
-           ("spiral_grid_512", lambda: spiral_grid_512(size)),
-           ("spiral_grid_300", lambda: spiral_grid_300(size)),
-           ("fig4_measured", lambda: fig4_measured(size)),
-           ("cifar_throughput", lambda: cifar_throughput(size)),
-           ("gpu_tests", lambda: gpu_tests(size)),
-           ("myrtle5_64_gpu", lambda: myrtle5_64_gpu(size, out, args.data))]
+  # (name, estimated seconds on one H200, part): a part is skipped when its estimate no
+  # longer fits in the budget
+  parts = [("gpu_tests", 60, lambda: gpu_tests(size, out)),
+           ("cifar_throughput", 40, lambda: cifar_throughput(size)),
+           ("study_throughput", 40, lambda: study_throughput(size)),
+           ("spiral_one_run", 30, lambda: spiral_one_run(size)),
+           ("fig4_measured", 60, lambda: fig4_measured(size)),
+           ("cifar_fit", 330, lambda: cifar_fit(size, out, args.data, scratch)),
+           ("spiral_grid_512", 45, lambda: spiral_grid_512(size)),
+           ("spiral_grid_300", 55, lambda: spiral_grid_300(size)),
+           ("myrtle5_64_gpu", 60, lambda: myrtle5_64_gpu(size, out, args.data, scratch))]
   environment = provenance.environment()
   (out / "environment.json").write_text(json.dumps(environment, indent=1))
   failed = 0
   with open(out / "log.txt", "a") as log:
     log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start, {'toy' if args.toy else 'full'} "
               f"sizes, {environment['backend']} {environment['device_kind']}\n")
-    for name, part in parts:
+    for name, estimate, part in parts:
       if name in args.skip.split(","):
         log.write(f"{name}: skipped (--skip)\n")
         continue
       elapsed = time.perf_counter() - begin
-      if elapsed > args.budget:
-        log.write(f"{name}: skipped (budget of {args.budget:.0f} s spent: {elapsed:.0f} s)\n")
+      if not args.toy and elapsed + estimate > args.budget:
+        log.write(f"{name}: skipped (an estimated {estimate} s after {elapsed:.0f} s would "
+                  f"pass the budget of {args.budget:.0f} s)\n")
         continue
       start = time.perf_counter()
       try:
@@ -200,6 +259,7 @@ def main(argv=None) -> int:
       log.write(f"{name}: {status} in {result['part_seconds']:.1f} s\n")
       log.flush()
       print(f"{name}: {status} in {result['part_seconds']:.1f} s", flush=True)
+  shutil.rmtree(scratch, ignore_errors=True)
   return 1 if failed else 0
 
 
