@@ -172,7 +172,7 @@ def cifar_fit(size, out: Path, data, scratch: Path):
     study = _toy_study(cifar10, minibatch, train_eval_every=1)
     data = data or ROOT / "book" / "data" / cifar10.TINY_FILE
   else:
-    study = fit.fit_study(fit.pilots(RESULTS, stored_only=True))
+    study = fit.decided_study(RESULTS, stored_only=True)
   start = time.perf_counter()
   results = cifar10.run_study(study, out / "results", source=data, progress=False,
                               checkpoint_dir=scratch, engine="many")

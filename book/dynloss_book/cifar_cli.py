@@ -13,7 +13,7 @@ import json
 
 from dynloss_lib import cifar, convnets, losses, minibatch, schedules
 from dynloss_lib.cli import parse_float_list, parse_int_list
-from dynloss_book import RESULTS
+from dynloss_book import RESULTS, cifar_fit
 from dynloss_book.cifar10 import (PARTS, STUDIES, check_whole_rounds, chosen_cell, run_config,
                                   run_study, study_configs)
 
@@ -24,8 +24,10 @@ def add_parser(subparsers):
       description="Train on CIFAR-10 with the dynamical cross-entropy and store each run's "
                   "history (resumable). Either --study NAME runs a whole study of the book "
                   "chapter, or the options below run every combination of their values.")
-  parser.add_argument("--study", choices=sorted(STUDIES), default=None,
-                      help="run a whole study (its data, models, seeds, screen and confirmation)")
+  parser.add_argument("--study", choices=sorted(STUDIES) + [cifar_fit.NAME], default=None,
+                      help="run a whole study (its data, models, seeds, screen and "
+                           f"confirmation; {cifar_fit.NAME}: its pilots first, then the study "
+                           "they decide)")
   parser.add_argument("--parts", default=",".join(PARTS),
                       help=f"with --study: which parts, from {','.join(PARTS)}")
   parser.add_argument("--data", default=None,
@@ -90,7 +92,11 @@ def _run_cifar10_command(args) -> int:
   header = f"{'model':>8} {'size':>5} {'A':>6} {'T':>6} {'seed':>4} {'final acc':>9} " \
            f"{'best acc':>9}"
   if args.study is not None:
-    study = STUDIES[args.study]
+    if args.study == cifar_fit.NAME:
+      study = cifar_fit.decided_study(args.results_dir, source=args.data,
+                                      checkpoint_dir=args.checkpoint_dir, progress=progress)
+    else:
+      study = STUDIES[args.study]
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     results = run_study(study, args.results_dir, parts=parts, source=args.data,
                         checkpoint_dir=args.checkpoint_dir, recompute=args.recompute,

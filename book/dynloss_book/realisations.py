@@ -25,7 +25,7 @@ the generalisation verdicts hold across realisations. Its design, fixed before i
    between realisations beside the spread between seeds; and the **pooled** gain, a
    bootstrap over seeds of each seed's gain averaged over its realisations, which
    accounts for both sources. The verdict is the pooled interval: above 0, below 0, or
-   no effect resolvable, bounded by its farther bound.
+   no effect resolvable, bounded by its farther bound (:meth:`~dynloss_book.stats.Interval.verdict`).
 """
 
 from __future__ import annotations
@@ -164,21 +164,6 @@ class Realised:
     pinned run's|: how far one run's number moves with the arithmetic."""
     values = self.val[arm]
     return float(np.median(np.abs(values[1:] - values[0])))
-
-
-def verdict(interval: stats.Interval) -> str:
-  """The verdict of a pooled interval, in words.
-
-  Examples:
-    >>> verdict(stats.Interval(-0.001, -0.003, 0.002, 24))
-    'no effect resolvable (none larger than 0.003)'
-    >>> verdict(stats.Interval(0.01, 0.004, 0.02, 32))
-    'above 0'
-  """
-  if interval.low > 0 or interval.high < 0:
-    return interval.verdict()
-  bound = max(abs(interval.low), abs(interval.high))
-  return f"no effect resolvable (none larger than {bound:.3g})"
 
 
 def _process_isa() -> str:

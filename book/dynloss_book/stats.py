@@ -48,19 +48,30 @@ class Interval:
     return max(self.mean - self.low, self.high - self.mean)
 
   def verdict(self, unit: str = "") -> str:
-    """``"above 0"``, ``"below 0"`` or ``"no effect larger than x"`` (x the farther bound).
+    """``"above 0"``, ``"below 0"`` or ``"no effect resolvable (none larger than x)"`` (x the
+    farther bound).
 
     Examples:
       >>> Interval(0.01, 0.002, 0.02, 16).verdict()
       'above 0'
       >>> Interval(0.001, -0.002, 0.004, 16).verdict()
-      'no effect larger than 0.004'
+      'no effect resolvable (none larger than 0.004)'
     """
     if self.low > 0:
       return "above 0"
     if self.high < 0:
       return "below 0"
-    return f"no effect larger than {max(abs(self.low), abs(self.high)):.3g}{unit}"
+    return f"no effect resolvable (none larger than {max(abs(self.low), abs(self.high)):.3g}{unit})"
+
+  def answer(self) -> str:
+    """The verdict as the answer to "does it help?": ``"yes"``, ``"no (it lowers it)"``, or
+    :meth:`verdict`'s no effect resolvable.
+
+    Examples:
+      >>> Interval(-0.01, -0.02, -0.002, 16).answer()
+      'no (it lowers it)'
+    """
+    return {"above 0": "yes", "below 0": "no (it lowers it)"}.get(self.verdict(), self.verdict())
 
 
 def paired_bootstrap(treated, control, *, level: float = 0.95, resamples: int = 20_000,
