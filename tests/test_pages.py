@@ -105,3 +105,15 @@ def test_every_figure_a_cell_shows_is_in_its_output(path):
              and not any("image/png" in output.get("data", {})
                          for output in cell.get("outputs", []))]
   assert not missing, f"{path.name}: cells {missing} show a figure that their output lacks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_code_line_is_wider_than_its_box(path):
+  # The code box shows as many characters as the output box; a wider line is cut off (the
+  # removed cells are not shown)
+  wide = [f"cell {index}: {line[:60]}... ({len(line)})"
+          for index, cell in enumerate(_notebook(path)["cells"])
+          if cell["cell_type"] == "code"
+          and "remove-cell" not in cell.get("metadata", {}).get("tags", [])
+          for line in "".join(cell["source"]).splitlines() if len(line) > WIDTH]
+  assert not wide, f"{path.name}: code lines wider than {WIDTH} characters:\n" + "\n".join(wide)
