@@ -132,3 +132,16 @@ def test_every_page_with_math_renders_it(built_book):
             for page in with_math}
   assert len(with_math) > len(toc_pages()) // 2, with_math
   assert all(counts.values()), counts
+
+
+def test_pasted_values_read_as_text(built_book):
+  # myst-nb sets every glued value in bold; the book's stylesheet, loaded after myst-nb's,
+  # sets them in the weight of the text around them (a verdict is bold where the prose says so)
+  page = (built_book / "book" / "intro.html").read_text()
+  assert 'class="pasted-text"' in page
+  sheets = re.findall(r'<link rel="stylesheet"[^>]*href="([^"]+)"', page)
+  mystnb = next(i for i, href in enumerate(sheets) if "mystnb" in href)
+  custom = next(i for i, href in enumerate(sheets) if "custom.css" in href)
+  assert custom > mystnb, sheets
+  css = (built_book / "_static" / "custom.css").read_text()
+  assert re.search(r"span\.pasted-text\s*\{\s*font-weight:\s*inherit;", css)
