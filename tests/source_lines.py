@@ -2,10 +2,12 @@
 
 import ast
 
-LIBRARY_LINES = 1550
-"""The most lines of code the installed library may have: about 1,500 (it holds the losses,
-schedules, models, both engines, Hessian/NTK/Lanczos, the data, checks, the CPU pin and a
-small command line; everything of the book's lives in book/dynloss_book)."""
+LIBRARY_LINES = 1750
+"""The most lines of code the installed library may have: about 1,700 (it holds the losses,
+schedules, models, both engines and the minibatch engine's grouped form that trains a study's
+runs together on a GPU, Hessian/NTK/Lanczos, the data, checks, the CPU pin and a small command
+line; everything of the book's lives in book/dynloss_book). Raised from 1,550 for the grouped
+engine (dynloss_lib.minibatch_many, about 150 lines)."""
 
 
 def code_lines(source: str) -> int:

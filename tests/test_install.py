@@ -2,8 +2,8 @@
 
 One fresh virtual environment (module scope) gets a non-editable install of a copy of the
 repository, made the way a chapter's install cell makes it on a CPU runtime
-(:func:`dynloss_book.colab.install_commands`), beside what a Colab runtime already has
-(Jupyter's kernel, matplotlib). Then:
+(:func:`dynloss_book.colab.install_commands`), beside Jupyter's kernel, matplotlib and numpy at
+the tested versions. Then:
 
 * the installed package holds the library and nothing else, and stays thin;
 * every module of the installed copy imports (from outside the checkout);
@@ -29,8 +29,10 @@ from dynloss_book import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-COLAB_RUNTIME = ("ipykernel", "nbclient", "nbformat", "matplotlib")
-"""What a Colab runtime has before the install cell runs (held at the tested versions)."""
+PREINSTALLED = ("ipykernel", "nbclient", "nbformat", "matplotlib", "numpy", "scipy", "tqdm",
+                "pooch")
+"""What the environment has before the install cell's command runs, at the tested versions (the
+library's floors let pip keep them; Colab's own versions are tests/test_colab.py's)."""
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +58,7 @@ def env(tmp_path_factory):
   _run([sys.executable, "-m", "venv", str(folder / "venv")])
   python = str(folder / "venv" / "bin" / "python")
   pins = colab.pinned_versions(ROOT)
-  _run([python, "-m", "pip", "install", "-q", *(f"{n}=={pins[n]}" for n in COLAB_RUNTIME)])
+  _run([python, "-m", "pip", "install", "-q", *(f"{n}=={pins[n]}" for n in PREINSTALLED)])
   installed = lambda name: _run([python, "-c", "import importlib.metadata as m, sys\n"
                                  "try: print(m.version(sys.argv[1]))\n"
                                  "except m.PackageNotFoundError: print('')", name],
