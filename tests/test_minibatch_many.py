@@ -92,3 +92,35 @@ def test_the_book_runner_stores_runs_trained_together(tmp_path):
     np.testing.assert_array_equal(again.history["test_loss"], record.history["test_loss"])
   with pytest.raises(ValueError, match="engine='fast'"):
     cifar_runs.run_configs(CONFIGS, _data, label, tmp_path, engine="fast")
+
+
+def test_runs_split_over_two_devices_equal_the_runs_on_one():
+  # JAX makes extra CPU devices only before its first computation: a fresh interpreter
+  import json
+  import subprocess
+  import sys
+  import textwrap
+  script = textwrap.dedent("""
+      import json, jax
+      jax.config.update("jax_num_cpu_devices", 2)
+      import numpy as np
+      from dynloss_lib import cifar, minibatch, minibatch_many
+      rng = np.random.default_rng(0)
+      data = cifar.CifarData(rng.integers(0, 256, (32, 32, 32, 3), np.uint8),
+                             (np.arange(32) % 10).astype(np.int32),
+                             rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
+                             (np.arange(8) % 10).astype(np.int32))
+      base = minibatch.CifarConfig(width=2, batch_size=8, epochs=1, learning_rate=0.05,
+                                   period=2)
+      configs = [base.replace(seed=s, amplitude=1.0 + s) for s in range(3)]  # 3: one padded
+      out = {d: [r.history["test_loss"].tolist() for r in
+                 minibatch_many.train_many(configs, data, devices=d, progress=False)]
+             for d in (1, 2)}
+      print(json.dumps({"devices": len(jax.devices()), "out": out}))
+  """)
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  found = json.loads(result.stdout.strip().splitlines()[-1])
+  assert found["devices"] == 2
+  np.testing.assert_allclose(found["out"]["1"], found["out"]["2"], rtol=1e-5)
