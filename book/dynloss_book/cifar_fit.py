@@ -81,12 +81,18 @@ def decided_study(directory, source=None, checkpoint_dir=None, progress: bool = 
                           checkpoint_dir=checkpoint_dir, stored_only=stored_only))
 
 
-def cifar10_fit(directory, recompute: bool = False, progress: bool = True):
+def cifar10_fit(directory, recompute: bool = False, progress: bool = True) -> dict:
   """The registered experiment: the pilots, then the study they decide (trained on a GPU only;
-  on another machine its stored runs are loaded)."""
+  on another machine its stored runs are loaded). ``{"pilots": ..., **the study's parts}``;
+  the pilots alone when neither fits (:class:`NoFit`: the rule defines no study)."""
   from dynloss_book.cifar10 import run_study
-  study = fit_study(pilots(directory, recompute=recompute, progress=progress))
-  return run_study(study, directory, recompute=recompute, progress=progress)
+  found = pilots(directory, recompute=recompute, progress=progress)
+  try:
+    study = fit_study(found)
+  except NoFit as no_fit:
+    print(no_fit, flush=True)
+    return {"pilots": found}
+  return {"pilots": found, **run_study(study, directory, recompute=recompute, progress=progress)}
 
 
 def final_clean_accuracy(run) -> float:
