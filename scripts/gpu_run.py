@@ -7,24 +7,26 @@ Usage (from the repository root)::
 
 Parts, in order of what the book needs most (each writes ``OUT/NAME.json`` and a line of
 ``OUT/log.txt``; a part that fails is logged with its error and the next one runs; a part whose
-estimated time no longer fits in ``--budget`` seconds is skipped, and says so):
+estimated time no longer fits in ``--budget`` seconds is skipped, and says so). With the default
+budget of one 8-minute call, the first two run; ``--skip gpu_tests,cifar_fit`` in a second,
+short call runs the measurements after them:
 
 1. ``gpu_tests``: the GPU-marked tests (``tests/test_gpu.py``) at full size; pytest's whole
    output is kept in ``OUT/gpu_tests.txt``, passed or failed.
-2. ``cifar_throughput``: Myrtle5-64 images/s in float32 and in bfloat16 (target 200,000).
-3. ``study_throughput``: a 16-run study trained and stored by the book's runner, against one
+2. ``cifar_fit``: the fitting-regime study (:mod:`dynloss_book.cifar_fit`: the design its
+   stored pilots decide), trained with the ``"many"`` engine and stored under
+   ``OUT/results`` with each run's environment (estimated at about 6.6 minutes).
+3. ``cifar_throughput``: Myrtle5-64 images/s in float32 and in bfloat16 (target 200,000).
+4. ``study_throughput``: a 16-run study trained and stored by the book's runner, against one
    run's training alone (``benchmarks/study_throughput.py``; target: wall time at most 1.5x
    the training compute).
-4. ``spiral_one_run``: one float64 width-100 run of 70,000 steps, alternated three times with
+5. ``spiral_one_run``: one float64 width-100 run of 70,000 steps, alternated three times with
    the minimal ``lax.scan`` yardstick of ``benchmarks/spiral_throughput.py`` (target: at least
    the yardstick's speed).
-5. ``fig4_measured``: the Fig. 4 run with its measurements, against its plain run (target: at
+6. ``fig4_measured``: the Fig. 4 run with its measurements, against its plain run (target: at
    most 2x).
-6. ``cifar_fit``: the fitting-regime study (:mod:`dynloss_book.cifar_fit`: the design its
-   stored pilots decide), trained with the ``"many"`` engine and stored under
-   ``OUT/results`` with each run's environment.
-7. ``spiral_grid_512``, ``spiral_grid_300``: vmapped spiral grids (targets met on the first
-   H200: they run only when time is left).
+7. ``spiral_grid_512``, ``spiral_grid_300``, ``myrtle5_64_gpu``: vmapped spiral grids (targets
+   met on the first H200) and the rest of the H200 study's WRN pairs, when time is left.
 
 Checkpoints go to a scratch folder outside ``OUT``, which stays small (results and logs).
 
@@ -210,8 +212,9 @@ def main(argv=None) -> int:
   parser.add_argument("--data", default=None, help="the CIFAR-10 subset file")
   parser.add_argument("--toy", action="store_true", help="toy sizes: the CPU dry run")
   parser.add_argument("--skip", default="", help="parts not to run, comma-separated")
-  parser.add_argument("--budget", type=float, default=450.0,
-                      help="seconds after which the remaining parts are skipped (default 450)")
+  parser.add_argument("--budget", type=float, default=480.0,
+                      help="seconds within which the parts must fit: a part whose estimate no "
+                           "longer fits is skipped (default 480, a GPU call of 8 minutes)")
   args = parser.parse_args(argv)
   import jax
   jax.config.update("jax_enable_x64", True)
@@ -224,11 +227,11 @@ def main(argv=None) -> int:
   # (name, estimated seconds on one H200, part): a part is skipped when its estimate no
   # longer fits in the budget
   parts = [("gpu_tests", 60, lambda: gpu_tests(size, out)),
+           ("cifar_fit", 400, lambda: cifar_fit(size, out, args.data, scratch)),
            ("cifar_throughput", 40, lambda: cifar_throughput(size)),
            ("study_throughput", 40, lambda: study_throughput(size)),
            ("spiral_one_run", 30, lambda: spiral_one_run(size)),
            ("fig4_measured", 60, lambda: fig4_measured(size)),
-           ("cifar_fit", 330, lambda: cifar_fit(size, out, args.data, scratch)),
            ("spiral_grid_512", 45, lambda: spiral_grid_512(size)),
            ("spiral_grid_300", 55, lambda: spiral_grid_300(size)),
            ("myrtle5_64_gpu", 60, lambda: myrtle5_64_gpu(size, out, args.data, scratch))]

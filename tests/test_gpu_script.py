@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("cifar_throughput", "study_throughput", "spiral_one_run", "fig4_measured", "cifar_fit",
+PARTS = ("cifar_fit", "cifar_throughput", "study_throughput", "spiral_one_run", "fig4_measured",
          "spiral_grid_512", "spiral_grid_300", "myrtle5_64_gpu")
 
 
