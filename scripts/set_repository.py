@@ -7,7 +7,7 @@ names it: each chapter's Colab link and install cell
 ``pip install "git+URL"`` lines. Without arguments it rewrites them from ``_config.yml``
 as it is (``tests/test_book_build.py`` checks that nothing differs). For a fork::
 
-  python scripts/set_repository.py https://github.com/YOU/dynloss
+  python scripts/set_repository.py https://github.com/<you>/dynloss
 """
 
 from __future__ import annotations

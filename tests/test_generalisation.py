@@ -25,11 +25,12 @@ class FakeStore:
     final = {"val_accuracy": self.val(config), "train_accuracy": 0.993, "diverged": False}
     return types.SimpleNamespace(config=config, final=final)
 
-  def load_runs(self, directory, configs, recompute=False, progress=True, devices=None):
+  def load_runs(self, directory, configs, recompute=False, progress=True, devices=None,
+                cpu_isa="AVX2"):
     self.computed += [c for c in configs if not self.stored(c)]
     return [self.run(c) for c in configs]
 
-  def stored_runs(self, directory, configs):
+  def stored_runs(self, directory, configs, cpu_isa="AVX2"):
     return [self.run(c) if self.stored(c) else None for c in configs]
 
 
@@ -115,8 +116,8 @@ def test_the_whole_study_chooses_the_best_screened_cell(fake):
   assert study.cell == (3.0, 250) and study.confirmation.cell == (3.0, 250)
   assert study.widths.labels[1] == "chosen cell A=3, T=250"
   assert "best of 18 screened cells (A = 3, T = 250)" in g.sentence(study)
-  assert g.follow_up_sentence(study).endswith("over 16 fresh paired seeds: no effect larger "
-                                              "than 0.")
+  assert g.follow_up_sentence(study).endswith("over 16 fresh paired seeds: no effect "
+                                              "resolvable (none larger than 0).")
   assert len(g.study_runs("unused", study)) == 114 + 30 + 32 + 32
 
 

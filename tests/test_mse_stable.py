@@ -20,7 +20,8 @@ def _params(width, dead):
 def fake(monkeypatch):
   computed = []
 
-  def load_runs(directory, configs, recompute=False, progress=True, devices=None):
+  def load_runs(directory, configs, recompute=False, progress=True, devices=None,
+                cpu_isa="AVX2"):
     computed.extend(configs)
     runs = []
     for c in configs:

@@ -93,11 +93,12 @@ class FakeStore:
              "diverged": self.diverges(config), "wall_seconds": 2.0}
     return types.SimpleNamespace(config=config, final=final)
 
-  def load_runs(self, directory, configs, recompute=False, progress=True, devices=None):
+  def load_runs(self, directory, configs, recompute=False, progress=True, devices=None,
+                cpu_isa="AVX2"):
     self.computed += [c for c in configs if recompute or not self.stored(c)]
     return [self.run(c) for c in configs]
 
-  def stored_runs(self, directory, configs):
+  def stored_runs(self, directory, configs, cpu_isa="AVX2"):
     return [self.run(c) if self.stored(c) else None for c in configs]
 
 

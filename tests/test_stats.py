@@ -21,7 +21,7 @@ def test_three_pairs_by_hand():
   d = np.array([-1.0, 0.0, 4.0])
   interval = stats.paired_bootstrap(d, np.zeros(3), resamples=200_000)
   assert interval.mean == 1.0 and interval.low == -1.0 and interval.high == 4.0
-  assert interval.verdict() == "no effect larger than 4"
+  assert interval.verdict() == "no effect resolvable (none larger than 4)"
   narrower = stats.paired_bootstrap(d, np.zeros(3), level=0.8, resamples=200_000)
   assert narrower.low == pytest.approx(-2 / 3) and narrower.high == pytest.approx(8 / 3)
 

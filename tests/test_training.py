@@ -155,7 +155,7 @@ def test_compilation_key_is_derived_from_the_fields():
   from dynloss_lib.experiments import PER_RUN_FIELDS
   base = SpiralConfig()
   per_run = dict(amplitude=5.0, period=7, learning_rate=0.5, seed=3, start_mid=True,
-                 last_cycle_static=True, final_static_steps=10)
+                 last_cycle_static=True, final_static_steps=10, output_perturbation=1e-12)
   assert set(per_run) == PER_RUN_FIELDS
   for name, value in per_run.items():
     assert base.replace(**{name: value})._static_key() == base._static_key(), name

@@ -76,10 +76,10 @@ def experiment(name: str) -> Callable:
   Examples:
     >>> experiment("spiral_seeds").__name__
     'spiral_seeds'
-    >>> experiment("nonsense")
+    >>> experiment("nonsense")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_myrtle5_64', 'dynamical_mse', 'generalisation', 'instability_threshold', 'mse_curvature', 'mse_stable_start', 'phase_width100', 'phase_width1000', 'spiral_bias_free', 'spiral_seeds', 'width1000_protocols']
+    ValueError: unknown experiment 'nonsense'; known: ['bifurcation_cascades', 'cifar10_fit', ...]
   """
   if name not in EXPERIMENTS:
     raise ValueError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")
