@@ -131,7 +131,9 @@ def train_many(configs: Sequence[minibatch.CifarConfig], data: cifar.CifarData |
     checkpoint_dir: where a group in progress keeps its checkpoint (None: none).
     checkpoint_every: epochs between checkpoints.
     progress: a progress bar over each group's epochs.
-    on_run: called with each :class:`~dynloss_lib.minibatch.CifarRun` as its group ends.
+    on_run: called with each :class:`~dynloss_lib.minibatch.CifarRun` as its group ends
+      (the group's checkpoint is removed after these calls, so that a run stored by
+      ``on_run`` is never lost).
 
   Returns:
     One :class:`~dynloss_lib.minibatch.CifarRun` per config, in order.
@@ -154,6 +156,9 @@ def train_many(configs: Sequence[minibatch.CifarConfig], data: cifar.CifarData |
       results[i] = run
       if on_run is not None:
         on_run(run)
+    if checkpoint_dir is not None:  # only now: the runs are kept (stored) by on_run
+      keyed_files.path_for(checkpoint_dir, CHECKPOINT_NAME,
+                           _checkpoint_key(chosen, data)).unlink(missing_ok=True)
   return results
 
 
@@ -204,8 +209,6 @@ def _train_group(configs, data: DeviceData, mesh, checkpoint_dir, checkpoint_eve
       keyed_files.save(checkpoint_dir, CHECKPOINT_NAME, key, {**arrays, "history": history},
                        {"epochs_done": epoch + 1})
   bar.close()
-  if checkpoint_dir is not None:
-    keyed_files.path_for(checkpoint_dir, CHECKPOINT_NAME, key).unlink(missing_ok=True)
   runs = []
   for i, config in enumerate(configs):
     rows = history[i]
