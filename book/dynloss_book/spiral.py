@@ -112,11 +112,15 @@ def check_cpu_isa(cpu_isa: str) -> None:
     >>> _ = os.environ.pop("XLA_FLAGS") if old is None else os.environ.update(XLA_FLAGS=old)
   """
   in_effect = provenance.cpu_isa_in_effect()
-  if in_effect == cpu_isa or (in_effect is None and cpu_isa == provenance.CPU_ISA):
-    return
-  raise ValueError(f"these runs are keyed by {cpu_isa=}, but this process limits XLA's CPU "
-                   f"code to {in_effect!r}; compute them in a process started with "
-                   f"--cpu-isa {cpu_isa}")
+  if not (in_effect == cpu_isa or (in_effect is None and cpu_isa == provenance.CPU_ISA)):
+    raise ValueError(f"these runs are keyed by {cpu_isa=}, but this process limits XLA's CPU "
+                     f"code to {in_effect!r}; compute them in a process started with "
+                     f"--cpu-isa {cpu_isa}")
+  flags = provenance.environment()["cpu_vector_flags"].split()
+  if cpu_isa.startswith("AVX512") and "avx512f" not in flags:
+    # XLA would quietly generate AVX2 code: runs keyed by AVX-512 would hold another arithmetic
+    raise ValueError(f"these runs are keyed by {cpu_isa=}, and this CPU has no AVX-512 (its "
+                     f"vector flags: {' '.join(flags)}); compute them on a CPU that has it")
 
 
 def _record(run, devices: int) -> store.Record:
