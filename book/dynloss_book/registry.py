@@ -34,7 +34,6 @@ EXPERIMENTS: dict[str, str] = {
 }
 
 IN_PROGRESS: dict[str, str] = {
-    "realisations": "the avx512 and perturbed realisations are being computed",
     "cifar10_fit": "its pilots are stored; the study they decide awaits a GPU",
     "cifar10_myrtle5_64_gpu": "the H200 call was stopped at its time budget: WRN-16-4 has 3 "
                               "of its 5 pairs (and a fourth static run)",
