@@ -33,11 +33,12 @@ from dynloss_lib.losses import dynamical_cross_entropy
 FEATURES = ("static loss", "finite check", "gamma", "vmap")
 
 
-def variant(steps: int, width: int, features: frozenset):
-  """``(timer, losses)``: a timer of the yardstick with ``features`` added, and its losses."""
+def variant(steps: int, width: int, features: frozenset = frozenset(), dtype=jnp.float64):
+  """``(timer, losses)``: a timer of the yardstick with ``features`` added (compiled on the
+  first call, which this makes), and its losses. No features: the yardstick itself."""
   x, y = data.spiral()
-  x = jnp.asarray(x)
-  module = models.mlp(width)
+  x = jnp.asarray(x, dtype)
+  module = models.mlp(width, dtype=dtype)
   params = module.init(jax.random.PRNGKey(0), x[:1])
   static_from = schedules.last_cycle_start(steps, 5000)
 
@@ -50,7 +51,7 @@ def variant(steps: int, width: int, features: frozenset):
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     recorded = [loss, jnp.mean(jnp.argmax(logits, -1) == y)]
     if "static loss" in features:
-      recorded.append(dynamical_cross_entropy(logits, y, jnp.ones(3)))
+      recorded.append(dynamical_cross_entropy(logits, y, jnp.ones(3, dtype)))
     if "gamma" in features:
       recorded.append(gamma)
     new = jax.tree_util.tree_map(lambda p, g: p - g, params, grads)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from dynloss_lib import data, models, schedules
 from dynloss_lib.experiments import DTYPES, SpiralConfig, run_spiral_grid
 from dynloss_lib.losses import dynamical_cross_entropy
+from spiral_step_costs import variant  # the yardstick, with no extra feature
 
 
 def timed_grid(configs, batch_size):
@@ -32,30 +33,8 @@ def timed_grid(configs, batch_size):
 
 
 def yardstick(width, steps, dtype):
-  """A timer of the minimal scanned GD loop: ``() -> seconds`` (compiled on the first call)."""
-  x, y = data.spiral()
-  x = jnp.asarray(x, dtype)
-  module = models.mlp(width, dtype=dtype)
-  params = module.init(jax.random.PRNGKey(0), x[:1])
-  static_from = schedules.last_cycle_start(steps, 5000)
-
-  def step(params, t):
-    gamma = schedules.periodic_weights(t, 70.0, 5000, 3, static_from=static_from)
-    def loss_fn(p):
-      logits = module.apply(p, x)
-      return dynamical_cross_entropy(logits, y, gamma), logits
-    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == y)
-    return jax.tree_util.tree_map(lambda p, g: p - g, params, grads), (loss, accuracy)
-
-  run = jax.jit(lambda p: jax.lax.scan(step, p, jnp.arange(steps)))
-
-  def timer():
-    start = time.perf_counter()
-    jax.block_until_ready(run(params))
-    return time.perf_counter() - start
-  timer()  # compile
-  return timer
+  """A timer of the minimal scanned GD loop: ``() -> seconds`` (compiled here)."""
+  return variant(steps, width, dtype=dtype)[0]
 
 
 def python_loop_steps_per_second(width, steps, dtype):

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shipped import copy_checkout, run
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = ROOT / "tests" / "colab_runtime.txt"
@@ -76,41 +77,30 @@ def python312() -> str:
               "install one (e.g. pyenv install 3.12) to run this test")
 
 
-def _run(command, **kwargs):
-  out = subprocess.run(command, capture_output=True, text=True, timeout=1800, **kwargs)
-  assert out.returncode == 0, f"{command}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-  return out
-
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
   """``(folder, venv, clone)``: Colab's packages in a fresh 3.12 environment, and the clone."""
   folder = tmp_path_factory.mktemp("colab")
   venv = folder / "runtime"
-  _run([python312(), "-m", "venv", str(venv)])
+  run([python312(), "-m", "venv", str(venv)])
   python = str(venv / "bin" / "python")
-  _run([python, "-m", "pip", "install", "-q", "-r", str(RUNTIME)])
-  site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+  run([python, "-m", "pip", "install", "-q", "-r", str(RUNTIME)])
+  site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
               .stdout.strip())
   (site / "google" / "colab").mkdir(parents=True)
   (site / "google" / "colab" / "__init__.py").write_text(FAKE_COLAB)
   (site / "google" / "colab" / "drive.py").write_text(FAKE_DRIVE)
   # JAX imports google.colab.output on Colab (its debugger's front end); nothing is called
   (site / "google" / "colab" / "output.py").write_text('"""A stand-in: imported only."""\n')
-  clone = folder / "dynloss"
-  files = _run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-               cwd=ROOT).stdout.split("\0")
-  for name in filter(None, files):
-    if (ROOT / name).is_file():
-      (clone / name).parent.mkdir(parents=True, exist_ok=True)
-      shutil.copy2(ROOT / name, clone / name)
+  clone = copy_checkout(folder / "dynloss")
   return folder, venv, clone
 
 
 def _versions(python):
   code = ("import importlib.metadata as m, json\n"
           "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))")
-  return json.loads(_run([python, "-c", code]).stdout)
+  return json.loads(run([python, "-c", code]).stdout)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -124,7 +114,7 @@ def test_a_chapter_runs_on_its_first_run_all(runtime, chapter, tmp_path):
                  if k not in ("PYTHONPATH", "DYNLOSS_STORED_ONLY", "XLA_FLAGS", "VIRTUAL_ENV",
                               "MPLBACKEND")}
   environment.update(DYNLOSS_CLONE=str(clone), PATH=f"{venv / 'bin'}:{environment['PATH']}")
-  out = _run([python, "-c", DRIVER, str(clone / "book" / chapter)], cwd=tmp_path,
+  out = run([python, "-c", DRIVER, str(clone / "book" / chapter)], cwd=tmp_path,
              env=environment)
   report = json.loads(out.stdout.strip().splitlines()[-1])
   print(chapter, "install cell printed:", report["install_output"], sep="\n")

@@ -17,12 +17,12 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from shipped import copy_checkout, run
 from source_lines import LIBRARY_LINES, code_lines
 
 from dynloss_book import colab
@@ -37,29 +37,18 @@ library's floors let pip keep them; Colab's own versions are tests/test_colab.py
 pytestmark = pytest.mark.slow
 
 
-def _run(command, **kwargs):
-  out = subprocess.run(command, capture_output=True, text=True, timeout=1200, **kwargs)
-  assert out.returncode == 0, f"{command}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-  return out
-
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
   """``(python, clone)``: a fresh environment with the copy installed (not editable)."""
   folder = tmp_path_factory.mktemp("install")
   clone = folder / "dynloss"
-  # the clone: the checkout's files that git would ship (tracked, or new and not ignored)
-  files = _run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-               cwd=ROOT).stdout.split("\0")
-  for name in filter(None, files):
-    if (ROOT / name).is_file():
-      (clone / name).parent.mkdir(parents=True, exist_ok=True)
-      shutil.copy2(ROOT / name, clone / name)
-  _run([sys.executable, "-m", "venv", str(folder / "venv")])
+  copy_checkout(clone)
+  run([sys.executable, "-m", "venv", str(folder / "venv")])
   python = str(folder / "venv" / "bin" / "python")
   pins = colab.pinned_versions(ROOT)
-  _run([python, "-m", "pip", "install", "-q", *(f"{n}=={pins[n]}" for n in PREINSTALLED)])
-  installed = lambda name: _run([python, "-c", "import importlib.metadata as m, sys\n"
+  run([python, "-m", "pip", "install", "-q", *(f"{n}=={pins[n]}" for n in PREINSTALLED)])
+  installed = lambda name: run([python, "-c", "import importlib.metadata as m, sys\n"
                                  "try: print(m.version(sys.argv[1]))\n"
                                  "except m.PackageNotFoundError: print('')", name],
                                 cwd=folder).stdout.strip() or None
@@ -67,13 +56,13 @@ def env(tmp_path_factory):
   assert commands and all(c[:5] == [sys.executable, "-m", "pip", "install", "-q"]
                           for c in commands)
   for command in commands:
-    _run([python, *command[1:]], cwd=folder)
+    run([python, *command[1:]], cwd=folder)
   return python, clone
 
 
 def test_the_installed_package_is_the_library_alone(env, tmp_path):
   python, _ = env
-  files = json.loads(_run([python, "-c", "import importlib.metadata as m, json\n"
+  files = json.loads(run([python, "-c", "import importlib.metadata as m, json\n"
                            "d = m.distribution('dynloss')\n"
                            "print(json.dumps([str(d.locate_file(f)) for f in d.files]))"],
                           cwd=tmp_path).stdout)  # outside the checkout and its egg-info
@@ -91,7 +80,7 @@ def test_every_module_of_the_installed_copy_imports(env, tmp_path):
           "names = [m.name for m in pkgutil.iter_modules(dynloss_lib.__path__, 'dynloss_lib.')\n"
           "         if m.name != 'dynloss_lib.__main__']\n"
           "print(json.dumps({n: importlib.import_module(n).__file__ for n in names}))")
-  found = json.loads(_run([python, "-c", code], cwd=tmp_path).stdout)
+  found = json.loads(run([python, "-c", code], cwd=tmp_path).stdout)
   assert len(found) == len(list((ROOT / "dynloss_lib").glob("*.py"))) - 2  # not __init__, __main__
   for name, path in found.items():
     assert "site-packages" in path and str(ROOT) not in path, (name, path)
@@ -133,7 +122,7 @@ def test_every_command_the_readme_names_runs(env, tmp_path):
   for command in shell:
     argv = command.split()
     argv = [python, *argv[1:]] if argv[0] == "python" else [str(bin_dir / argv[0]), *argv[1:]]
-    out = _run(argv, cwd=tmp_path)
+    out = run(argv, cwd=tmp_path)
     if "--json" in argv and "spiral" in argv:
       lines = [json.loads(line) for line in out.stdout.splitlines()]
       assert min(line["environment"]["cpu_count"] for line in lines) >= 1
@@ -149,7 +138,7 @@ def test_every_command_the_readme_names_runs(env, tmp_path):
         assert by_amplitude[70.0] == _readme_table("dynamical (A = 70, T = 5000)")
       assert max(by_amplitude[1.0]) < 0.99 and min(by_amplitude[70.0]) >= 0.98
   for block in blocks:
-    _run([python, "-c", block], cwd=tmp_path)
+    run([python, "-c", block], cwd=tmp_path)
   out = subprocess.run([python, "-m", "dynloss_lib", "spiral", "--period", "0"],
                        capture_output=True, text=True, cwd=tmp_path)
   assert out.returncode == 2 and "period=0" in out.stderr
@@ -171,5 +160,5 @@ def test_chapters_run_from_the_clone_as_on_colab(env):
           "  print(name, 'ran')\n")
   environment = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
   environment.pop("PYTHONPATH", None)
-  out = _run([python, "-c", code, *CHAPTERS], cwd=book, env=environment)
+  out = run([python, "-c", code, *CHAPTERS], cwd=book, env=environment)
   assert out.stdout.split() == [w for name in CHAPTERS for w in (name, "ran")]
