@@ -114,13 +114,16 @@ def test_a_chapter_runs_on_its_first_run_all(runtime, chapter, tmp_path):
                  if k not in ("PYTHONPATH", "DYNLOSS_STORED_ONLY", "XLA_FLAGS", "VIRTUAL_ENV",
                               "MPLBACKEND")}
   environment.update(DYNLOSS_CLONE=str(clone), PATH=f"{venv / 'bin'}:{environment['PATH']}")
-  out = run([python, "-c", DRIVER, str(clone / "book" / chapter)], cwd=tmp_path,
-             env=environment)
+  try:
+    out = run([python, "-c", DRIVER, str(clone / "book" / chapter)], cwd=tmp_path,
+              env=environment)
+    after = _versions(python)
+  finally:
+    shutil.rmtree(venv, ignore_errors=True)  # a runtime is about a gigabyte
   report = json.loads(out.stdout.strip().splitlines()[-1])
   print(chapter, "install cell printed:", report["install_output"], sep="\n")
   assert report["error"] is None, f"{chapter} failed on its first run:\n{report['error']}"
   assert report["cells_run"] == report["code_cells"]
-  after = _versions(python)
   # the install kept Colab's numpy (the kernel had it imported) and said what it changed
   assert after["numpy"] == before["numpy"] == "2.0.2"
   shown = report["install_output"]
