@@ -7,11 +7,12 @@ library's step does beyond it, one at a time and all together, alternated in one
 * ``static loss``: the static cross-entropy recorded beside F;
 * ``finite check``: the divergence check (loss and gradients finite, else no update);
 * ``gamma``: the class weights recorded;
-* ``vmap``: the run axis of size 1 (the engine vmaps every batch of runs, one run included);
+* ``vmap``: the run axis of size 1 (on a CPU the engine vmaps every batch of runs, a lone run included);
 
 and checks whether a variant computes the yardstick's trajectory bit for bit (the vmap does
 not: XLA computes a batched product in another order, so removing it from the library would
-change every stored trajectory)::
+change every stored trajectory), and which gradients of one step the run axis rounds
+differently::
 
   python benchmarks/spiral_step_costs.py [--steps 20000] [--repeats 3]
 """
@@ -78,6 +79,22 @@ def variant(steps: int, width: int, features: frozenset = frozenset(), dtype=jnp
   return timer, first
 
 
+def gradients_the_run_axis_changes(width: int, dtype=jnp.float64) -> dict[str, bool]:
+  """Parameter name -> whether one step's gradient differs, bit for bit, between the program
+  with a run axis of size 1 and the one without (the same parameters, data and Gamma)."""
+  x, y = data.spiral()
+  x = jnp.asarray(x, dtype)
+  module = models.mlp(width, dtype=dtype)
+  params = module.init(jax.random.PRNGKey(0), x[:1])
+  gamma = schedules.triangle(70.0, 5000, 3)(1234)
+  grad = jax.grad(lambda p: dynamical_cross_entropy(module.apply(p, x), y, gamma))
+  plain = jax.jit(grad)(params)
+  batched = jax.jit(jax.vmap(grad))(jax.tree_util.tree_map(lambda a: a[None], params))
+  changed = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, b[0]), plain, batched)
+  return {"/".join(str(getattr(k, "key", k)) for k in path[1:]): value
+          for path, value in jax.tree_util.tree_leaves_with_path(changed)}
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--steps", type=int, default=20_000)
@@ -100,6 +117,10 @@ def main(argv=None):
     same = np.array_equal(built[name][1], reference)
     print(f"{name:>16}: {np.median(values):.3f} s, {base / np.median(values):.2f}x the "
           f"yardstick's speed; the yardstick's trajectory bit for bit: {'yes' if same else 'no'}")
+  changed = gradients_the_run_axis_changes(args.width)
+  print("one step's gradients that the run axis rounds differently: "
+        + ", ".join(name for name, differs in changed.items() if differs)
+        + "; the same bit for bit: " + ", ".join(n for n, d in changed.items() if not d))
 
 
 if __name__ == "__main__":

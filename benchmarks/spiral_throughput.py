@@ -25,10 +25,12 @@ from dynloss_lib.losses import dynamical_cross_entropy
 from spiral_step_costs import variant  # the yardstick, with no extra feature
 
 
-def timed_grid(configs, batch_size):
-  run_spiral_grid(configs[:batch_size], batch_size=batch_size, progress=False)  # compile
+def timed_grid(configs, batch_size, run_axis=None):
+  run_spiral_grid(configs[:batch_size], batch_size=batch_size, progress=False,
+                  run_axis=run_axis)  # compile
   start = time.perf_counter()
-  run_spiral_grid(configs, batch_size=batch_size, progress=False, keep_params=False)
+  run_spiral_grid(configs, batch_size=batch_size, progress=False, keep_params=False,
+                  run_axis=run_axis)
   return time.perf_counter() - start
 
 
@@ -75,17 +77,24 @@ def main():
   base = SpiralConfig(width=args.width, steps=args.steps, dtype=args.dtype,
                       last_cycle_static=True, record_every=1)
   minimal = yardstick(args.width, args.steps, DTYPES[args.dtype])
-  timed_grid([base], 1)  # compile
-  ratios = []
-  for repeat in range(args.repeats):  # alternated, so that both see the same machine state
-    library = timed_grid([base], 1)
+  # The default (None) compiles a lone run with the run axis on a CPU, without it elsewhere;
+  # both are timed, the default first.
+  settings = {"default": None, "run axis": True, "no run axis": False}
+  ratios = {name: [] for name in settings}
+  seconds = {name: [] for name in settings}
+  for repeat in range(args.repeats):  # alternated, so that all see the same machine state
     reference = minimal()
-    ratios.append(reference / library)
-    print(f"repeat {repeat + 1}: one run {args.steps / library:,.0f} steps/s, yardstick "
-          f"{args.steps / reference:,.0f} steps/s: library / yardstick = {ratios[-1]:.2f}x")
-  one_run = args.steps / library
-  print(f"one run over the yardstick: median {sorted(ratios)[len(ratios) // 2]:.2f}x "
-        f"(range {min(ratios):.2f}-{max(ratios):.2f})")
+    line = [f"repeat {repeat + 1}: yardstick {args.steps / reference:,.0f} steps/s"]
+    for name, run_axis in settings.items():
+      library = timed_grid([base], 1, run_axis)
+      ratios[name].append(reference / library)
+      seconds[name].append(library)
+      line.append(f"{name} {args.steps / library:,.0f} steps/s ({ratios[name][-1]:.2f}x)")
+    print("; ".join(line))
+  one_run = args.steps / sorted(seconds["default"])[args.repeats // 2]
+  for name, values in ratios.items():
+    print(f"one run ({name}) over the yardstick: median {sorted(values)[len(values) // 2]:.2f}x "
+          f"(range {min(values):.2f}-{max(values):.2f})")
 
   grid = [base.replace(amplitude=1.0 + 10 * i, seed=i) for i in range(args.grid)]
   seconds = timed_grid(grid, args.grid)

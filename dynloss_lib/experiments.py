@@ -222,7 +222,8 @@ def default_batch_size() -> int:
 
 def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None = None,
                     devices: int | None = 1, progress: bool = True, keep_params: bool = True,
-                    on_result=None, use_bias: bool = True) -> list[SpiralRun]:
+                    on_result=None, use_bias: bool = True,
+                    run_axis: bool | None = None) -> list[SpiralRun]:
   """Run many spiral configurations, vmapping those that share a compilation.
 
   Runs that share a compilation go in batches of ``batch_size`` runs per device;
@@ -241,6 +242,7 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
     on_result: called with each :class:`SpiralRun` as soon as its batch finishes.
     use_bias: False trains the bias-free MLP (not part of the config: the book
       keys those runs separately).
+    run_axis: how a lone run is compiled (see :func:`dynloss_lib.training.run_batch`).
 
   Returns:
     One :class:`SpiralRun` per config, in order.
@@ -262,7 +264,7 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
       desc = (f"width {batch[0].width}, A={batch[0].amplitude:g}, T={batch[0].period}"
               if len(batch) == 1 else f"{len(batch)} runs, width {batch[0].width}")
       for i, run in zip(chosen, _run_group(padded, progress and desc, keep_params, use_bias,
-                                           mesh)):
+                                           mesh, run_axis)):
         run.wall_seconds *= len(padded) / len(batch)
         results[i] = run
         if on_result is not None:
@@ -271,7 +273,7 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
 
 
 def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
-               mesh=None) -> list[SpiralRun]:
+               mesh=None, run_axis=None) -> list[SpiralRun]:
   first = batch[0]
   dtype = DTYPES[first.dtype]
   data_args = (first.points_per_class, first.num_classes, first.revolutions, first.noise,
@@ -291,7 +293,7 @@ def _run_group(batch: list[SpiralConfig], progress, keep_params, use_bias,
       learning_rates=jnp.array([c.learning_rate for c in batch], dtype), steps=first.steps,
       record_every=first.record_every, x_val=None if x_val is None else jnp.asarray(x_val, dtype),
       y_val=y_val, progress=progress, num_classes=first.num_classes, mesh=mesh,
-      loss=first.loss)
+      run_axis=run_axis, loss=first.loss)
   seconds = (time.perf_counter() - start) / len(batch)
   runs = []
   for i, config in enumerate(batch):
@@ -328,13 +330,15 @@ def perturb_output(params, perturbations: Sequence[float]):
   return {**params, "params": {**params["params"], layer: scaled}}
 
 
-def run_spiral(config: SpiralConfig, progress: bool = True, use_bias: bool = True) -> SpiralRun:
+def run_spiral(config: SpiralConfig, progress: bool = True, use_bias: bool = True,
+               run_axis: bool | None = None) -> SpiralRun:
   """Train one spiral configuration (see :class:`SpiralConfig`).
 
   Args:
     config: the run.
     progress: show a progress bar.
     use_bias: False trains the bias-free MLP.
+    run_axis: how the run is compiled (see :func:`dynloss_lib.training.run_batch`).
 
   Returns:
     A :class:`SpiralRun`.
@@ -344,7 +348,8 @@ def run_spiral(config: SpiralConfig, progress: bool = True, use_bias: bool = Tru
     >>> run.history["loss"].shape, run.diverged
     ((100,), False)
   """
-  return run_spiral_grid([config], batch_size=1, progress=progress, use_bias=use_bias)[0]
+  return run_spiral_grid([config], batch_size=1, progress=progress, use_bias=use_bias,
+                         run_axis=run_axis)[0]
 
 
 def predict_classes(config: SpiralConfig, params, points) -> np.ndarray:

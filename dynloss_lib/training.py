@@ -6,9 +6,10 @@ One training step at step :math:`t` is
   \theta_{t+1} = \theta_t - \eta\, \nabla_\theta F_{\Gamma(t)}(\theta_t).
 
 The whole run is a scan over steps, cut into chunks so that long runs show a
-progress bar. Runs are always vmapped over a leading "run" axis (of size 1 for
-a single run), so a grid of amplitudes, periods, seeds and learning rates
-shares one compilation. Each record holds the values *before* that step's
+progress bar. Runs are vmapped over a leading "run" axis, so a grid of
+amplitudes, periods, seeds and learning rates shares one compilation; a lone run
+keeps an axis of size 1 on a CPU (the program of every stored trajectory) and
+drops it elsewhere (see ``run_batch``'s ``run_axis``). Each record holds the values *before* that step's
 update: the dynamical loss F, the static cross-entropy, the train accuracy and
 Gamma (plus the validation accuracy and user probes when asked for).
 
@@ -133,13 +134,20 @@ def _accuracy(apply_fn, params, x, y):
   return jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(logits.dtype))
 
 
-def _over_runs(fn, in_axes, mesh):
+def _over_runs(fn, in_axes, mesh, run_axis=True):
   """vmap ``fn`` over the run axis; with a mesh, split that axis over its devices.
 
   Each device runs the same per-device program on its block of runs (shard_map),
   so a run's arithmetic is that of a batch of ``runs / devices`` on one device,
-  whatever the number of devices.
+  whatever the number of devices. Without ``run_axis``, a lone run drops the axis
+  outside the compiled loop: another program, so another rounding of each step.
   """
+  if not run_axis:
+    def lone(*args):
+      args = [a if axis is None else jax.tree_util.tree_map(lambda v: v[0], a)
+              for a, axis in zip(args, in_axes)]
+      return jax.tree_util.tree_map(lambda v: v[None], fn(*args))
+    return jax.jit(lone)
   batched = jax.vmap(fn, in_axes=in_axes)
   if mesh is None:
     return jax.jit(batched)
@@ -207,17 +215,17 @@ _RUNNERS: collections.OrderedDict = collections.OrderedDict()
 
 
 def _compiled_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chunk_records,
-                     probes, with_validation, mesh=None):
+                     probes, with_validation, mesh=None, run_axis=True):
   """The jitted chunk and final-eval functions, built once per :func:`function_key` of the
   functions and the static settings (at most :data:`MAX_COMPILED` kept)."""
   key = (function_key(apply_fn), function_key(loss_fn), function_key(weights_fn), total_steps,
          record_every, chunk_records, tuple((function_key(p.fn), p.every) for p in probes),
-         with_validation, mesh)
+         with_validation, mesh, run_axis)
   if key in _RUNNERS:
     _RUNNERS.move_to_end(key)
     return _RUNNERS[key]
   runner = _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every,
-                         chunk_records, probes, with_validation, mesh)
+                         chunk_records, probes, with_validation, mesh, run_axis)
   _RUNNERS[key] = runner
   if len(_RUNNERS) > MAX_COMPILED:
     _RUNNERS.popitem(last=False)
@@ -225,7 +233,7 @@ def _compiled_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, c
 
 
 def _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chunk_records,
-                  probes, with_validation, mesh):
+                  probes, with_validation, mesh, run_axis):
   metrics = functools.partial(_metrics, apply_fn, loss_fn)
 
   def one_step(carry, step, data, lr, hyper):
@@ -268,15 +276,15 @@ def _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chun
       out["val_accuracy"] = _accuracy(apply_fn, params, data[2], data[3])
     return out
 
-  return (_over_runs(advance, (0, None, None, 0, 0), mesh),
-          _over_runs(evaluate, (0, None, 0), mesh))
+  return (_over_runs(advance, (0, None, None, 0, 0), mesh, run_axis),
+          _over_runs(evaluate, (0, None, 0), mesh, run_axis))
 
 
 def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
               hyper, learning_rates, steps: int, record_every: int = 1,
               x_val=None, y_val=None, probes: Mapping[str, Probe] | None = None,
               chunk_steps: int = DEFAULT_CHUNK_STEPS, progress: bool | str = True,
-              num_classes: int | None = None, mesh=None,
+              num_classes: int | None = None, mesh=None, run_axis: bool | None = None,
               loss: Callable = losses.dynamical_cross_entropy) -> BatchResult:
   """Train a batch of runs with full-batch GD in one compiled scan.
 
@@ -301,6 +309,10 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
     mesh: a ``jax.sharding.Mesh`` with one axis named :data:`RUN_AXIS`: the runs
       are split evenly over its devices (see :func:`run_mesh`); None runs them
       all on the default device.
+    run_axis: compile a lone run (one run, no mesh) with the run axis, as a batch of
+      one. None: with it on a CPU, where every stored trajectory was computed so (the
+      axis changes how XLA orders the sums of each step, and the dynamics are chaotic),
+      without it elsewhere, where it only costs time. False needs a lone run.
 
   Returns:
     A :class:`BatchResult`.
@@ -323,9 +335,14 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
   if mesh is not None and runs % mesh.size:
     raise ValueError(f"a sharded batch needs a multiple of the mesh's {mesh.size} devices "
                      f"runs, got {runs=}")
+  lone = runs == 1 and mesh is None
+  if run_axis is None:
+    run_axis = not lone or jax.default_backend() == "cpu"
+  if not (run_axis or lone):
+    raise ValueError(f"run_axis=False needs a lone run (one run, no mesh), got {runs=}")
   advance, evaluate = _compiled_runner(apply_fn, loss, weights_fn, int(steps), int(record_every),
                                        chunk_records, tuple(probes.values()), with_validation,
-                                       mesh)
+                                       mesh, bool(run_axis))
   carry = (params, jnp.full((runs,), -1, dtype=jnp.int64))
   if mesh is not None and jax.process_count() > 1:
     carry, learning_rates, hyper = _global_runs((carry, learning_rates, hyper), mesh)

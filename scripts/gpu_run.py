@@ -22,7 +22,8 @@ short call runs the measurements after them:
    the training compute).
 5. ``spiral_one_run``: one float64 width-100 run of 70,000 steps, alternated three times with
    the minimal ``lax.scan`` yardstick of ``benchmarks/spiral_throughput.py`` (target: at least
-   the yardstick's speed).
+   the yardstick's speed), the library's lone run timed as compiled there (without the run
+   axis) and with it (the CPU's program).
 6. ``fig4_measured``: the Fig. 4 run with its measurements, against its plain run (target: at
    most 2x).
 7. ``spiral_grid_512``, ``spiral_grid_300``, ``myrtle5_64_gpu``: vmapped spiral grids (targets
@@ -65,16 +66,19 @@ def spiral_one_run(size):
   from dynloss_lib.experiments import DTYPES, SpiralConfig
   config = SpiralConfig(width=size["width"], steps=size["steps"], last_cycle_static=True)
   minimal = yardstick(config.width, config.steps, DTYPES[config.dtype])
-  timed_grid([config], 1)  # compile
-  library, reference = [], []
-  for _ in range(3):  # alternated, so that both see the same machine state
-    library.append(timed_grid([config], 1))
+  library, with_axis, reference = [], [], []
+  for _ in range(3):  # alternated, so that all see the same machine state
+    library.append(timed_grid([config], 1))  # the default: a lone run without the run axis
+    with_axis.append(timed_grid([config], 1, run_axis=True))  # the CPU's default program
     reference.append(minimal())
   ratios = [r / l for l, r in zip(library, reference)]
   return {"steps": config.steps, "library_seconds": library, "yardstick_seconds": reference,
+          "run_axis_seconds": with_axis,
           "steps_per_s": config.steps / min(library),
           "yardstick_steps_per_s": config.steps / min(reference),
-          "library_over_yardstick_speed": ratios, "target_steps_per_s": 25_000,
+          "library_over_yardstick_speed": ratios,
+          "run_axis_over_yardstick_speed": [r / w for w, r in zip(with_axis, reference)],
+          "target_steps_per_s": 25_000,
           "target_ratio": 1.0}
 
 
@@ -230,7 +234,7 @@ def main(argv=None) -> int:
            ("cifar_fit", 400, lambda: cifar_fit(size, out, args.data, scratch)),
            ("cifar_throughput", 40, lambda: cifar_throughput(size)),
            ("study_throughput", 40, lambda: study_throughput(size)),
-           ("spiral_one_run", 30, lambda: spiral_one_run(size)),
+           ("spiral_one_run", 45, lambda: spiral_one_run(size)),
            ("fig4_measured", 60, lambda: fig4_measured(size)),
            ("spiral_grid_512", 45, lambda: spiral_grid_512(size)),
            ("spiral_grid_300", 55, lambda: spiral_grid_300(size)),

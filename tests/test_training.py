@@ -195,3 +195,24 @@ def test_calls_with_equal_settings_compile_once():
   run(5.0)  # another amplitude is another schedule: compiled anew
   assert len(traces) > compiled
   assert len(training._RUNNERS) <= training.MAX_COMPILED
+
+
+def test_lone_run_without_the_run_axis():
+  # Another program for the same run: equal up to rounding over a short horizon, and on a
+  # CPU the default keeps the axis, so that stored trajectories are recomputed bit for bit.
+  config = SpiralConfig(amplitude=70.0, period=50, steps=300, record_every=3, validation=True)
+  lone = run_spiral(config, progress=False, run_axis=False)
+  batched = run_spiral(config, progress=False, run_axis=True)
+  default = run_spiral(config, progress=False)
+  for name in batched.history:
+    np.testing.assert_allclose(lone.history[name], batched.history[name], rtol=1e-9)
+    np.testing.assert_array_equal(default.history[name], batched.history[name])
+  assert lone.final["val_accuracy"] == pytest.approx(batched.final["val_accuracy"])
+  np.testing.assert_allclose(lone.params["params"]["Dense_1"]["kernel"],
+                             batched.params["params"]["Dense_1"]["kernel"], rtol=1e-9)
+
+
+def test_run_axis_false_needs_a_lone_run():
+  configs = [SpiralConfig(steps=10, seed=s) for s in (0, 1)]
+  with pytest.raises(ValueError, match=r"run_axis=False needs a lone run .* got runs=2"):
+    run_spiral_grid(configs, batch_size=2, progress=False, run_axis=False)
