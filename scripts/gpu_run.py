@@ -23,7 +23,8 @@ short call runs the measurements after them:
 5. ``spiral_one_run``: one float64 width-100 run of 70,000 steps, alternated three times with
    the minimal ``lax.scan`` yardstick of ``benchmarks/spiral_throughput.py`` (target: at least
    the yardstick's speed), the library's lone run timed as compiled there (without the run
-   axis) and with it (the CPU's program).
+   axis) and with it (the CPU's program), and the kernels of each one's compiled step
+   (``benchmarks/spiral_step_kernels.py``).
 6. ``fig4_measured``: the Fig. 4 run with its measurements, against its plain run (target: at
    most 2x).
 7. ``spiral_grid_512``, ``spiral_grid_300``, ``myrtle5_64_gpu``: vmapped spiral grids (targets
@@ -72,7 +73,11 @@ def spiral_one_run(size):
     with_axis.append(timed_grid([config], 1, run_axis=True))  # the CPU's default program
     reference.append(minimal())
   ratios = [r / l for l, r in zip(library, reference)]
+  kernels = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "spiral_step_kernels.py"),
+                            "--width", str(config.width)], capture_output=True, text=True,
+                           check=True).stdout  # XLA reads its dump flags in a fresh process
   return {"steps": config.steps, "library_seconds": library, "yardstick_seconds": reference,
+          "kernels_in_the_step": kernels,
           "run_axis_seconds": with_axis,
           "steps_per_s": config.steps / min(library),
           "yardstick_steps_per_s": config.steps / min(reference),

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +100,35 @@ def test_pinned_run_matches_the_record_of_another_machine():
   assert "avx512f" not in static0["environment"]["cpu_vector_flags"]
   assert static0["config"]["record_every"] == 70 and static0["config"]["steps"] == 70_000
   assert _python(RUN, "AVX2", "1", "70000", "0") == repr(static0["loss"])
+
+
+STORED = ROOT / "book" / "results" / "spiral-00ddcd191ae1053c.npz"
+
+RECOMPUTE_STORED = r"""
+import json, sys
+import numpy as np
+from dynloss_lib import provenance
+provenance.pin_cpu_isa("AVX2")
+import jax
+jax.config.update("jax_enable_x64", True)
+from dynloss_lib.experiments import SpiralConfig, run_spiral
+stored = np.load(sys.argv[1], allow_pickle=True)
+run = run_spiral(SpiralConfig(**json.loads(str(stored["__meta__"]))["config"]["run"]),
+                 progress=False)
+print(all(np.array_equal(run.history[name], stored[f"history/{name}"])
+          for name in ("loss", "static_loss", "train_accuracy", "val_accuracy")),
+      all(np.array_equal(run.params["params"][layer][name],
+                         stored[f"arrays/params/params/{layer}/{name}"])
+          for layer in ("Dense_0", "Dense_1") for name in ("kernel", "bias")))
+"""
+
+
+@pytest.mark.skipif(not (X86 and "avx2" in _cpu_flags() and os.cpu_count() == 2),
+                    reason="the stored run was made on a 2-core x86 CPU with AVX2")
+def test_a_stored_run_of_the_book_is_recomputed_bit_for_bit():
+  # A width-300 run of the dynamical-MSE study (70,000 steps), stored from a Zen 4 with the
+  # run axis split over two devices: a lone run here computes its every recorded value and its
+  # final parameters bit for bit, so the engine's changes around the step left its arithmetic.
+  meta = json.loads(str(np.load(STORED, allow_pickle=True)["__meta__"]))
+  assert meta["config"]["run"]["width"] == 300 and meta["environment"]["devices"] == 2
+  assert _python(RECOMPUTE_STORED, str(STORED)) == "True True"
