@@ -7,11 +7,12 @@ library's step does beyond it, one at a time and all together, alternated in one
 * ``static loss``: the static cross-entropy recorded beside F;
 * ``finite check``: the divergence check (loss and gradients finite, else no update);
 * ``gamma``: the class weights recorded;
-* ``vmap``: the run axis of size 1 (on a CPU the engine vmaps every batch of runs, a lone run included);
+* ``vmap``: the run axis of size 1 (on a CPU pinned to an instruction set the engine vmaps a lone
+  run too, as every stored run was computed);
 
 and checks whether a variant computes the yardstick's trajectory bit for bit (the vmap does
-not: XLA computes a batched product in another order, so removing it from the library would
-change every stored trajectory), and which gradients of one step the run axis rounds
+not: XLA computes a batched product in another order, so removing it from the book's pinned
+runs would change every stored trajectory), and which gradients of one step the run axis rounds
 differently::
 
   python benchmarks/spiral_step_costs.py [--steps 20000] [--repeats 3]

@@ -2,7 +2,7 @@
 
 On a GPU a step of the width-100 spiral costs kernel launches more than arithmetic, so every
 operation that XLA cannot fuse into another shows. This compiles one run of the library
-(with the run axis, as a CPU compiles a lone run, and without it, as other backends do) and
+(with the run axis, as a pinned CPU compiles a lone run, and without it, as others do) and
 the minimal ``lax.scan`` yardstick of ``benchmarks/spiral_throughput.py``, reads the programs
 that XLA optimised (``--xla_dump_to``) and counts the instructions of each loop's body that
 launch work (fusions, dots, copies, custom calls; not the free ones: parameters, tuples,

@@ -19,7 +19,7 @@ import jax
 jax.config.update("jax_enable_x64", True)  # float64, as in the paper
 import jax.numpy as jnp
 
-from dynloss_lib import data, models, schedules
+from dynloss_lib import data, models, provenance, schedules
 from dynloss_lib.experiments import DTYPES, SpiralConfig, run_spiral_grid
 from dynloss_lib.losses import dynamical_cross_entropy
 from spiral_step_costs import variant  # the yardstick, with no extra feature
@@ -77,8 +77,10 @@ def main():
   base = SpiralConfig(width=args.width, steps=args.steps, dtype=args.dtype,
                       last_cycle_static=True, record_every=1)
   minimal = yardstick(args.width, args.steps, DTYPES[args.dtype])
-  # The default (None) compiles a lone run with the run axis on a CPU, without it elsewhere;
-  # both are timed, the default first.
+  # The default (None) compiles a lone run with the run axis on a CPU pinned to an
+  # instruction set (the book's stored arithmetic), without it elsewhere; both are timed.
+  print(f"the default here: {'run axis' if provenance.lone_run_axis() else 'no run axis'} "
+        f"(XLA's CPU code limited to {provenance.cpu_isa_in_effect() or 'nothing'})")
   settings = {"default": None, "run axis": True, "no run axis": False}
   ratios = {name: [] for name in settings}
   seconds = {name: [] for name in settings}

@@ -242,7 +242,8 @@ def run_spiral_grid(configs: Sequence[SpiralConfig], *, batch_size: int | None =
     on_result: called with each :class:`SpiralRun` as soon as its batch finishes.
     use_bias: False trains the bias-free MLP (not part of the config: the book
       keys those runs separately).
-    run_axis: how a lone run is compiled (see :func:`dynloss_lib.training.run_batch`).
+    run_axis: how one run per device is compiled (see
+      :func:`dynloss_lib.training.run_batch`).
 
   Returns:
     One :class:`SpiralRun` per config, in order.

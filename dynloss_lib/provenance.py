@@ -7,6 +7,8 @@ machine. Every stored run therefore records :func:`environment`, and
 :func:`pin_cpu_isa` limits XLA's generated CPU code to AVX2, so that x86
 machines with and without AVX-512 compute the same trajectories (measured:
 an AVX-512 AMD EPYC, Zen 4, limited to AVX2 reproduces a Zen 3's runs bitwise).
+A pinned process also compiles a lone run as the stored runs were, as a batch of
+one (:func:`lone_run_axis`).
 """
 
 from __future__ import annotations
@@ -88,6 +90,20 @@ def cpu_isa_in_effect() -> str | None:
   """
   current = _ISA_FLAG.search(os.environ.get("XLA_FLAGS", ""))
   return current.group(1) if current else None
+
+
+def lone_run_axis() -> bool:
+  """Whether one run per device (a lone run) keeps its run axis of size 1 by default
+  (``training.run_batch``): on a CPU whose XLA code is pinned to an instruction set
+  (:func:`pin_cpu_isa`, as the book's chapters and command line are), where every stored
+  trajectory was computed so; not elsewhere.
+
+  The axis changes how XLA orders a step's sums, so (the dynamics being chaotic) the
+  trajectory, and costs a CPU about 15% of a lone run's speed: the pin, which exists to
+  reproduce the stored runs, keeps it; an unpinned process runs faster, as another
+  realisation of the arithmetic.
+  """
+  return jax.default_backend() == "cpu" and cpu_isa_in_effect() is not None
 
 
 def _cpuinfo() -> dict[str, str]:

@@ -7,11 +7,12 @@ One training step at step :math:`t` is
 
 The whole run is a scan over steps, cut into chunks so that long runs show a
 progress bar. Runs are vmapped over a leading "run" axis, so a grid of
-amplitudes, periods, seeds and learning rates shares one compilation; a lone run
-keeps an axis of size 1 on a CPU (the program of every stored trajectory) and
-drops it elsewhere (see ``run_batch``'s ``run_axis``). Each record holds the values *before* that step's
-update: the dynamical loss F, the static cross-entropy, the train accuracy and
-Gamma (plus the validation accuracy and user probes when asked for).
+amplitudes, periods, seeds and learning rates shares one compilation; one run per
+device keeps an axis of size 1 on a CPU pinned to an instruction set (the program of
+every stored trajectory) and drops it elsewhere (see ``run_batch``'s ``run_axis``).
+Each record holds the values *before* that step's update: the dynamical loss F, the
+static cross-entropy, the train accuracy and Gamma (plus the validation accuracy and
+user probes when asked for).
 
 A run whose loss or gradient becomes non-finite stops updating at that step and
 is reported as diverged there; its later records are NaN.
@@ -34,7 +35,7 @@ with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and uses 
   warnings.simplefilter("ignore")
   from tqdm.auto import tqdm
 
-from dynloss_lib import checks, losses
+from dynloss_lib import checks, losses, provenance
 from dynloss_lib.checks import check_dataset
 
 DEFAULT_CHUNK_STEPS = 5_000
@@ -141,22 +142,23 @@ def _over_runs(fn, in_axes, mesh, run_axis=True):
 
   Each device runs the same per-device program on its block of runs (shard_map),
   so a run's arithmetic is that of a batch of ``runs / devices`` on one device,
-  whatever the number of devices. Without ``run_axis``, a lone run drops the axis
-  outside the compiled loop: another program, so another rounding of each step.
+  whatever the number of devices. Without ``run_axis``, a block of one run drops the
+  axis around ``fn``: another program, so another rounding of each step.
   """
-  if not run_axis:
+  if run_axis:
+    per_device = jax.vmap(fn, in_axes=in_axes)
+  else:
     def lone(*args):
       args = [a if axis is None else jax.tree_util.tree_map(lambda v: v[0], a)
               for a, axis in zip(args, in_axes)]
       return jax.tree_util.tree_map(lambda v: v[None], fn(*args))
-    return jax.jit(lone)
-  batched = jax.vmap(fn, in_axes=in_axes)
+    per_device = lone
   if mesh is None:
-    return jax.jit(batched)
+    return jax.jit(per_device)
   runs = jax.sharding.PartitionSpec(RUN_AXIS)
   replicated = jax.sharding.PartitionSpec()
   specs = tuple(runs if axis == 0 else replicated for axis in in_axes)
-  return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=specs, out_specs=runs))
+  return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=specs, out_specs=runs))
 
 
 RUN_AXIS = "runs"
@@ -311,10 +313,9 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
     mesh: a ``jax.sharding.Mesh`` with one axis named :data:`RUN_AXIS`: the runs
       are split evenly over its devices (see :func:`run_mesh`); None runs them
       all on the default device.
-    run_axis: compile a lone run (one run, no mesh) with the run axis, as a batch of
-      one. None: with it on a CPU, where every stored trajectory was computed so (the
-      axis changes how XLA orders the sums of each step, and the dynamics are chaotic),
-      without it elsewhere, where it only costs time. False needs a lone run.
+    run_axis: compile one run per device (a lone run, or as many runs as the mesh has
+      devices) with the run axis, as a batch of one. None:
+      :func:`dynloss_lib.provenance.lone_run_axis`. False needs one run per device.
 
   Returns:
     A :class:`BatchResult`.
@@ -337,11 +338,13 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
   if mesh is not None and runs % mesh.size:
     raise ValueError(f"a sharded batch needs a multiple of the mesh's {mesh.size} devices "
                      f"runs, got {runs=}")
-  lone = runs == 1 and mesh is None
+  devices = 1 if mesh is None else mesh.size
+  one_per_device = runs == devices
   if run_axis is None:
-    run_axis = not lone or jax.default_backend() == "cpu"
-  if not (run_axis or lone):
-    raise ValueError(f"run_axis=False needs a lone run (one run, no mesh), got {runs=}")
+    run_axis = not one_per_device or provenance.lone_run_axis()
+  if not (run_axis or one_per_device):
+    raise ValueError(f"run_axis=False needs one run per device, got {runs=} on {devices} "
+                     f"device(s)")
   advance, evaluate = _compiled_runner(apply_fn, loss, weights_fn, int(steps), int(record_every),
                                        chunk_records, tuple(probes.values()), with_validation,
                                        mesh, bool(run_axis))

@@ -70,7 +70,7 @@ def spiral_one_run(size):
   library, with_axis, reference = [], [], []
   for _ in range(3):  # alternated, so that all see the same machine state
     library.append(timed_grid([config], 1))  # the default: a lone run without the run axis
-    with_axis.append(timed_grid([config], 1, run_axis=True))  # the CPU's default program
+    with_axis.append(timed_grid([config], 1, run_axis=True))  # a pinned CPU's default
     reference.append(minimal())
   ratios = [r / l for l, r in zip(library, reference)]
   kernels = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "spiral_step_kernels.py"),

@@ -197,16 +197,22 @@ def test_calls_with_equal_settings_compile_once():
   assert len(training._RUNNERS) <= training.MAX_COMPILED
 
 
-def test_lone_run_without_the_run_axis():
-  # Another program for the same run: equal up to rounding over a short horizon, and on a
-  # CPU the default keeps the axis, so that stored trajectories are recomputed bit for bit.
+def test_lone_run_without_the_run_axis(monkeypatch):
+  # Another program for the same run: equal up to rounding over a short horizon. The default
+  # keeps the axis where XLA's CPU code is pinned to an instruction set (the book's runs, so
+  # that stored trajectories are recomputed bit for bit) and drops it in an unpinned process.
   config = SpiralConfig(amplitude=70.0, period=50, steps=300, record_every=3, validation=True)
   lone = run_spiral(config, progress=False, run_axis=False)
   batched = run_spiral(config, progress=False, run_axis=True)
-  default = run_spiral(config, progress=False)
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  unpinned = run_spiral(config, progress=False)
+  monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")  # read per call: the default's
+  pinned = run_spiral(config, progress=False)  # choice only (this process's code is unchanged)
   for name in batched.history:
     np.testing.assert_allclose(lone.history[name], batched.history[name], rtol=1e-9)
-    np.testing.assert_array_equal(default.history[name], batched.history[name])
+    np.testing.assert_array_equal(unpinned.history[name], lone.history[name])
+    np.testing.assert_array_equal(pinned.history[name],
+                                  (batched if jax.default_backend() == "cpu" else lone).history[name])
   assert lone.final["val_accuracy"] == pytest.approx(batched.final["val_accuracy"])
   np.testing.assert_allclose(lone.params["params"]["Dense_1"]["kernel"],
                              batched.params["params"]["Dense_1"]["kernel"], rtol=1e-9)
@@ -214,5 +220,5 @@ def test_lone_run_without_the_run_axis():
 
 def test_run_axis_false_needs_a_lone_run():
   configs = [SpiralConfig(steps=10, seed=s) for s in (0, 1)]
-  with pytest.raises(ValueError, match=r"run_axis=False needs a lone run .* got runs=2"):
+  with pytest.raises(ValueError, match=r"run_axis=False needs one run per device, got runs=2 on 1 device"):
     run_spiral_grid(configs, batch_size=2, progress=False, run_axis=False)
