@@ -97,10 +97,13 @@ def lanczos_eigenvalues(matvec: Callable, start, order: int):
     beta = jnp.linalg.norm(w)
     # On breakdown (beta ~ 0 next to the largest |alpha| or beta so far: rounding noise left
     # in a null space counts) any unit vector orthogonal to the basis continues it.
-    fallback = orthogonalise(jnp.sin(jnp.arange(dim, dtype=w.dtype) * (j + 1.7)), basis)
     scale = jnp.maximum(scale, jnp.abs(alpha))
     safe = beta > 1e-12 * scale + 1e-300
-    w = jnp.where(safe, w / jnp.where(safe, beta, 1.0), fallback / jnp.linalg.norm(fallback))
+
+    def restart(w):  # computed only on breakdown (a cond, not a select: it costs kernels)
+      fallback = orthogonalise(jnp.sin(jnp.arange(dim, dtype=w.dtype) * (j + 1.7)), basis)
+      return fallback / jnp.linalg.norm(fallback)
+    w = jax.lax.cond(safe, lambda w: w / beta, restart, w)
     beta = jnp.where(safe, beta, 0.0)
     basis = jnp.where(j + 1 < order, basis.at[jnp.minimum(j + 1, order - 1)].set(w), basis)
     return basis, alphas.at[j].set(alpha), betas.at[j].set(beta), jnp.maximum(scale, beta)
@@ -143,8 +146,8 @@ def hessian_top_eigenvalues(loss_fn: Callable, params, order: int = 10, count: i
   checks.integer("order", order, minimum=2)
   checks.integer("count", count, minimum=1, maximum=order, note="the Lanczos order")
   start = jax.random.normal(jax.random.PRNGKey(seed), flat.shape, flat.dtype)
-  flat_loss = lambda w: loss_fn(unravel(w))
-  matvec = lambda v: hessian_vector_product(flat_loss, flat, v)
+  # Linearised once: every Lanczos step reuses the gradient's forward and backward passes.
+  _, matvec = jax.linearize(jax.grad(lambda w: loss_fn(unravel(w))), flat)
   return lanczos_eigenvalues(matvec, start, order)[:count]
 
 
