@@ -352,19 +352,23 @@ def class_losses(apply_fn: Callable, params, x, y, num_classes: int,
     >>> class_losses(apply_fn, jnp.zeros((2, 2)), x, y, 2).round(6)
     Array([0.346574, 0.346574], dtype=float64)
   """
+  return _class_losses_of(apply_fn(params, x), y, num_classes, loss)
+
+
+def _class_losses_of(outputs, y, num_classes: int, loss):
   loss = losses.dynamical_loss(loss)
-  outputs = apply_fn(params, x)
-  return jax.grad(lambda weights: loss(outputs, y, weights))(jnp.ones(num_classes,
-                                                                       outputs.dtype))
+  return jax.grad(lambda w: loss(outputs, y, w))(jnp.ones(num_classes, outputs.dtype))
 
 
-def class_loss_probe(apply_fn: Callable, x, y, num_classes: int,
+def class_loss_probe(y, num_classes: int,
                      loss=losses.dynamical_cross_entropy) -> training.Probe:
   """In-loop :func:`class_losses` at every record (for the book's onsets, ``dynloss_book.onsets``).
 
+  It reads the outputs on the training set that the recorded step computes anyway
+  (``reads="outputs"``), so it costs no second forward pass.
+
   Args:
-    apply_fn: ``apply_fn(params, x) -> logits``.
-    x, y: the training set.
+    y: the training set's labels.
     num_classes: :math:`C`.
     loss: the dynamical loss, by name or function.
 
@@ -372,10 +376,10 @@ def class_loss_probe(apply_fn: Callable, x, y, num_classes: int,
     A :class:`training.Probe` whose value has shape ``(C,)``.
 
   Examples:
-    >>> probe = class_loss_probe(lambda w, x: x @ w, jnp.eye(2), jnp.array([0, 1]), 2)
-    >>> probe.every
-    1
+    >>> probe = class_loss_probe(jnp.array([0, 1]), 2)
+    >>> probe.every, probe.reads, probe.fn(jnp.zeros((2, 2)), None).round(6).tolist()
+    (1, 'outputs', [0.346574, 0.346574])
   """
-  x, y = jnp.asarray(x), jnp.asarray(y)
-  return training.Probe(lambda params, gamma: class_losses(apply_fn, params, x, y,
-                                                           num_classes, loss))
+  y = jnp.asarray(y)
+  return training.Probe(lambda outputs, gamma: _class_losses_of(outputs, y, num_classes, loss),
+                        reads="outputs")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import inspect
 import warnings
 from typing import Any, Callable, Mapping
 
@@ -37,6 +36,7 @@ with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and uses 
 
 from dynloss_lib import checks, losses, provenance
 from dynloss_lib.checks import check_dataset
+from dynloss_lib.function_keys import function_key
 
 DEFAULT_CHUNK_STEPS = 5_000
 
@@ -47,14 +47,19 @@ class Probe:
 
   Attributes:
     fn: ``fn(params, gamma) -> array`` of a fixed shape, evaluated on the
-      parameters before the recorded step's update.
+      parameters before the recorded step's update; with ``reads="outputs"``,
+      ``fn(outputs, gamma)`` on the training set's outputs that the step computes
+      anyway (its forward pass is shared, not repeated).
     every: take it every ``every`` records (NaN in between).
+    reads: ``"params"`` or ``"outputs"``.
   """
   fn: Callable[[Any, jnp.ndarray], jnp.ndarray]
   every: int = 1
+  reads: str = "params"
 
   def __post_init__(self):
     checks.integer("every", self.every)
+    checks.one_of("reads", self.reads, ("params", "outputs"))
 
 
 @dataclasses.dataclass
@@ -89,7 +94,7 @@ def _metrics(apply_fn, loss_fn, params, x, y, gamma):
   loss = loss_fn(outputs, y, gamma)
   static_loss = loss_fn(outputs, y, jnp.ones_like(gamma))
   accuracy = jnp.mean((jnp.argmax(outputs, axis=-1) == y).astype(loss.dtype))
-  return loss, (static_loss, accuracy)
+  return loss, (static_loss, accuracy, outputs)
 
 
 def gd_step(apply_fn: Callable, loss_fn: Callable, params, x, y, gamma, learning_rate,
@@ -120,7 +125,12 @@ def gd_step(apply_fn: Callable, loss_fn: Callable, params, x, y, gamma, learning
     >>> new.tolist(), bool(finite), float(loss)   # grad of (1/2) mean_j |x_j w - e_j|^2 is -I/2
     ([[0.25, 0.0], [0.0, 0.25]], True, 0.5)
   """
-  (loss, (static_loss, accuracy)), grads = jax.value_and_grad(
+  return _update(apply_fn, loss_fn, params, x, y, gamma, learning_rate, active)[:3]
+
+
+def _update(apply_fn, loss_fn, params, x, y, gamma, learning_rate, active):
+  """:func:`gd_step`, and the outputs on ``x`` that it computed."""
+  (loss, (static_loss, accuracy, outputs)), grads = jax.value_and_grad(
       functools.partial(_metrics, apply_fn, loss_fn), has_aux=True)(params, x, y, gamma)
   # One check of one vector, where a check per leaf would take about three kernels a leaf
   # (on a GPU every kernel of the step shows).
@@ -129,7 +139,7 @@ def gd_step(apply_fn: Callable, loss_fn: Callable, params, x, y, gamma, learning
   update = active & finite
   params = jax.tree_util.tree_map(lambda p, g: jnp.where(update, p - learning_rate * g, p),
                                   params, grads)
-  return params, finite, (loss, static_loss, accuracy)
+  return params, finite, (loss, static_loss, accuracy), outputs
 
 
 def _accuracy(apply_fn, params, x, y):
@@ -145,14 +155,11 @@ def _over_runs(fn, in_axes, mesh, run_axis=True):
   whatever the number of devices. Without ``run_axis``, a block of one run drops the
   axis around ``fn``: another program, so another rounding of each step.
   """
-  if run_axis:
-    per_device = jax.vmap(fn, in_axes=in_axes)
-  else:
-    def lone(*args):
-      args = [a if axis is None else jax.tree_util.tree_map(lambda v: v[0], a)
-              for a, axis in zip(args, in_axes)]
-      return jax.tree_util.tree_map(lambda v: v[None], fn(*args))
-    per_device = lone
+  def lone(*args):
+    args = [a if axis is None else jax.tree_util.tree_map(lambda v: v[0], a)
+            for a, axis in zip(args, in_axes)]
+    return jax.tree_util.tree_map(lambda v: v[None], fn(*args))
+  per_device = jax.vmap(fn, in_axes=in_axes) if run_axis else lone
   if mesh is None:
     return jax.jit(per_device)
   runs = jax.sharding.PartitionSpec(RUN_AXIS)
@@ -165,54 +172,6 @@ RUN_AXIS = "runs"
 """Name of the mesh axis over which a grid's runs are split."""
 
 
-class _Identity:
-  """An unhashable value (an array) in a compilation key: equal only to itself, and kept
-  alive by the key, so that its id is never reused by another value while cached."""
-
-  def __init__(self, value):
-    self.value = value
-
-  def __hash__(self):
-    return id(self.value)
-
-  def __eq__(self, other):
-    return isinstance(other, _Identity) and other.value is self.value
-
-
-def function_key(fn):
-  """A hashable key, equal for functions that compute the same thing.
-
-  A bound method (``model.apply``) is keyed by its function and its object's value; a
-  function (a lambda included) by its code, its defaults, the values it closes over (each
-  keyed the same way) and the module globals it names (by value if hashable, else by
-  identity: a global array assigned anew gives a new key); a hashable callable
-  (:class:`~dynloss_lib.schedules.ClassWeights`) by its value; an unhashable value by identity.
-
-  Examples:
-    >>> make = lambda a: (lambda step: a * step)
-    >>> function_key(make(2.0)) == function_key(make(2.0)), function_key(make(2.0)) == function_key(make(3.0))
-    (True, False)
-  """
-  if inspect.ismethod(fn):
-    return ("method", fn.__func__, function_key(fn.__self__))
-  if inspect.isfunction(fn):
-    cells = tuple(function_key(cell.cell_contents) for cell in fn.__closure__ or ())
-    names = tuple(_by_value(fn.__globals__[n]) for n in fn.__code__.co_names
-                  if n in fn.__globals__)
-    return ("function", fn.__code__, function_key(fn.__defaults__), cells, names)
-  if isinstance(fn, tuple):
-    return tuple(function_key(v) for v in fn)
-  return _by_value(fn)
-
-
-def _by_value(value):
-  try:
-    hash(value)
-  except TypeError:
-    return _Identity(value)
-  return value
-
-
 MAX_COMPILED = 16
 """Compiled runners kept (least recently used first out)."""
 _RUNNERS: collections.OrderedDict = collections.OrderedDict()
@@ -220,11 +179,13 @@ _RUNNERS: collections.OrderedDict = collections.OrderedDict()
 
 def _compiled_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chunk_records,
                      probes, with_validation, mesh=None, run_axis=True):
-  """The jitted chunk and final-eval functions, built once per :func:`function_key` of the
-  functions and the static settings (at most :data:`MAX_COMPILED` kept)."""
+  """The jitted chunk and final-eval functions, built once per
+  :func:`~dynloss_lib.function_keys.function_key` of the functions and the static settings
+  (at most :data:`MAX_COMPILED` kept)."""
   key = (function_key(apply_fn), function_key(loss_fn), function_key(weights_fn), total_steps,
-         record_every, chunk_records, tuple((function_key(p.fn), p.every) for p in probes),
-         with_validation, mesh, run_axis)
+         record_every, chunk_records,
+         tuple((function_key(p.fn), p.every, p.reads) for p in probes), with_validation, mesh,
+         run_axis)
   if key in _RUNNERS:
     _RUNNERS.move_to_end(key)
     return _RUNNERS[key]
@@ -244,10 +205,16 @@ def _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chun
     params, diverged_step = carry
     gamma = weights_fn(step, hyper)
     active = (step < total_steps) & (diverged_step < 0)
-    params, finite, (loss, static_loss, accuracy) = gd_step(
+    params, finite, (loss, static_loss, accuracy), outputs = _update(
         apply_fn, loss_fn, params, data[0], data[1], gamma, lr, active)
     diverged_step = jnp.where(active & ~finite, step, diverged_step)
-    return (params, diverged_step), (loss, static_loss, accuracy, gamma)
+    return (params, diverged_step), (loss, static_loss, accuracy, gamma), outputs
+
+  def measure(probe, record_index, value, gamma):
+    shape = jax.eval_shape(probe.fn, value, gamma)
+    return jax.lax.cond(record_index % probe.every == 0,
+                        lambda v, g: jnp.asarray(probe.fn(v, g), shape.dtype),
+                        lambda v, g: jnp.full(shape.shape, jnp.nan, shape.dtype), value, gamma)
 
   def record_block(carry, record_index, data, lr, hyper):
     first = record_index * record_every
@@ -256,14 +223,12 @@ def _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chun
     if with_validation:
       extra.append(_accuracy(apply_fn, params, data[2], data[3]))
     gamma_now = weights_fn(first, hyper)
-    for probe in probes:
-      shape = jax.eval_shape(probe.fn, params, gamma_now)
-      extra.append(jax.lax.cond(
-          record_index % probe.every == 0,
-          lambda p, g, fn=probe.fn: jnp.asarray(fn(p, g), shape.dtype),
-          lambda p, g, s=shape: jnp.full(s.shape, jnp.nan, s.dtype),
-          params, gamma_now))
-    carry, metrics = one_step(carry, first, data, lr, hyper)
+    measured = {i: measure(p, record_index, params, gamma_now)
+                for i, p in enumerate(probes) if p.reads == "params"}
+    carry, metrics, outputs = one_step(carry, first, data, lr, hyper)
+    measured.update({i: measure(p, record_index, outputs, gamma_now)
+                     for i, p in enumerate(probes) if p.reads == "outputs"})
+    extra += [measured[i] for i in range(len(probes))]
     carry = jax.lax.fori_loop(
         1, record_every, lambda i, c: one_step(c, first + i, data, lr, hyper)[0], carry)
     return carry, metrics + tuple(extra)
@@ -274,7 +239,7 @@ def _build_runner(apply_fn, loss_fn, weights_fn, total_steps, record_every, chun
 
   def evaluate(params, data, hyper):
     gamma = weights_fn(total_steps, hyper)
-    loss, (static_loss, accuracy) = metrics(params, data[0], data[1], gamma)
+    loss, (static_loss, accuracy, _) = metrics(params, data[0], data[1], gamma)
     out = {"loss": loss, "static_loss": static_loss, "train_accuracy": accuracy}
     if with_validation:
       out["val_accuracy"] = _accuracy(apply_fn, params, data[2], data[3])
@@ -294,7 +259,7 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
 
   Args:
     apply_fn: ``apply_fn(params, x) -> logits`` for one run (calls with equal functions,
-      see :func:`function_key`, share one compilation).
+      see :func:`~dynloss_lib.function_keys.function_key`, share one compilation).
     params: initial parameters with a leading run axis.
     x, y: training inputs and integer labels (shared by all runs).
     weights_fn: ``weights_fn(step, hyper) -> (C,)`` class weights.
@@ -339,10 +304,9 @@ def run_batch(apply_fn: Callable, params, x, y, *, weights_fn: Callable,
     raise ValueError(f"a sharded batch needs a multiple of the mesh's {mesh.size} devices "
                      f"runs, got {runs=}")
   devices = 1 if mesh is None else mesh.size
-  one_per_device = runs == devices
   if run_axis is None:
-    run_axis = not one_per_device or provenance.lone_run_axis()
-  if not (run_axis or one_per_device):
+    run_axis = runs != devices or provenance.lone_run_axis()
+  if not (run_axis or runs == devices):
     raise ValueError(f"run_axis=False needs one run per device, got {runs=} on {devices} "
                      f"device(s)")
   advance, evaluate = _compiled_runner(apply_fn, loss, weights_fn, int(steps), int(record_every),

@@ -222,3 +222,24 @@ def test_run_axis_false_needs_a_lone_run():
   configs = [SpiralConfig(steps=10, seed=s) for s in (0, 1)]
   with pytest.raises(ValueError, match=r"run_axis=False needs one run per device, got runs=2 on 1 device"):
     run_spiral_grid(configs, batch_size=2, progress=False, run_axis=False)
+
+
+def test_a_probe_of_the_outputs_equals_one_that_recomputes_them():
+  # reads="outputs" shares the recorded step's forward pass: the same values, bit for bit,
+  # as a probe that applies the network to the training set again; NaN between measurements.
+  x, y = data.spiral()
+  module = models.mlp(16)
+  params = module.init(jax.random.PRNGKey(0), x[:1])
+  gamma_sum = lambda outputs, gamma: jnp.sum(outputs * gamma, axis=0)
+  probes = {"again": training.Probe(lambda p, g: gamma_sum(module.apply(p, x), g), every=2),
+            "shared": training.Probe(gamma_sum, every=2, reads="outputs")}
+  result = training.gradient_descent(module.apply, params, x, y,
+                                     schedules.triangle(5.0, 20, 3), learning_rate=1.0,
+                                     steps=60, record_every=3, probes=probes)
+  again, shared = result.history["again"][0], result.history["shared"][0]
+  assert shared.shape == (20, 3) and np.isnan(shared[1::2]).all()
+  assert np.isfinite(shared[::2]).all()
+  np.testing.assert_array_equal(shared, again)
+  with pytest.raises(ValueError, match=r"reads must be one of \('params', 'outputs'\), "
+                                       r"got reads='logits'"):
+    training.Probe(gamma_sum, reads="logits")

@@ -123,8 +123,7 @@ def run_measured(config: SpiralConfig, measurements: Measurements = Measurements
     probes = {"params": training.Probe(lambda p, gamma: jax.flatten_util.ravel_pytree(p)[0],
                                        every=int(every))}
   if measurements.class_losses:
-    probes["class_losses"] = analysis.class_loss_probe(apply_fn, x, y, config.num_classes,
-                                                       loss)
+    probes["class_losses"] = analysis.class_loss_probe(y, config.num_classes, loss)
   hyper = schedule_hyper([config], dtype)
   start = time.perf_counter()
   result = training.run_batch(
