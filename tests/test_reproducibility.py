@@ -132,3 +132,34 @@ def test_a_stored_run_of_the_book_is_recomputed_bit_for_bit():
   meta = json.loads(str(np.load(STORED, allow_pickle=True)["__meta__"]))
   assert meta["config"]["run"]["width"] == 300 and meta["environment"]["devices"] == 2
   assert _python(RECOMPUTE_STORED, str(STORED)) == "True True"
+
+
+UNPINNED_RECORD = ROOT / "benchmarks" / "results" / "spiral_width100_seeds0-6_unrecorded_machine.jsonl"
+
+RUN_WITH_AXIS = r"""
+import json, sys
+import jax
+jax.config.update("jax_enable_x64", True)
+from dynloss_lib.experiments import SpiralConfig, run_spiral
+config = SpiralConfig(**json.loads(sys.argv[1]))
+print(repr(float(run_spiral(config, progress=False, run_axis=True).final["loss"])))
+"""
+
+
+def _amd_with_avx512_and_two_cores() -> bool:
+  try:
+    vendor = next(line for line in open("/proc/cpuinfo") if line.startswith("vendor_id"))
+  except (OSError, StopIteration):
+    return False
+  return "AuthenticAMD" in vendor and "avx512f" in _cpu_flags() and os.cpu_count() == 2
+
+
+@pytest.mark.skipif(not (X86 and _amd_with_avx512_and_two_cores()),
+                    reason="the record was printed unpinned by a 2-core AVX-512 AMD EPYC")
+def test_an_unpinned_run_with_the_run_axis_matches_the_unpinned_record():
+  # The record's static seed 0 (70,000 steps), printed before a lone unpinned run dropped the
+  # run axis by default: with XLA free to use AVX-512 and the axis asked for, the same float64
+  # loss (2-core AMD EPYC Zen 4 and Zen 5).
+  record = [json.loads(line) for line in UNPINNED_RECORD.read_text().splitlines()]
+  static0 = next(r for r in record if r["config"]["amplitude"] == 1.0 and r["config"]["seed"] == 0)
+  assert _python(RUN_WITH_AXIS, json.dumps(static0["config"])) == repr(static0["loss"])
