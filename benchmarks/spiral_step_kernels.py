@@ -10,7 +10,9 @@ constants, bitcasts)::
 
   python benchmarks/spiral_step_kernels.py [--width 100]
 
-The counts are this backend's; a GPU fuses differently, so run it there for that figure.
+The step counted is the one a chunk runs first, its recorded steps unchecked (the fully checked
+program runs a chunk again only when a run blew up in it). The counts are this backend's; a GPU
+fuses differently, so run it there for that figure.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss_lib import data, models, schedules, training
+from dynloss_lib import data, losses, models, schedules, training
 from dynloss_lib.experiments import SpiralConfig, run_spiral, run_spiral_grid
 
 
@@ -109,6 +109,48 @@ def test_divergence_is_reported_not_carried():
   reference = training.gradient_descent(apply_fn, jnp.zeros((2, 2)), x, y,
                                         schedules.constant(2), learning_rate=1.0, steps=5)
   np.testing.assert_array_equal(result.params[0], reference.params[0])
+
+
+def sharp_gradient_loss(outputs, labels, class_weights):
+  """The static cross-entropy plus a term whose value is 0 and whose gradient is
+  ``class_weights[0] * class_weights[1]`` per output: infinite when both are 1e308."""
+  flat = outputs - jax.lax.stop_gradient(outputs)
+  return (losses.dynamical_cross_entropy(outputs, labels, jnp.ones(2))
+          + jnp.sum(flat * class_weights[0]) * class_weights[1])
+
+
+@pytest.mark.parametrize("record_every", [1, 3])
+@pytest.mark.parametrize("blow_up", [4, 6])
+def test_a_gradient_that_blows_up_under_a_finite_loss_stops_the_run_there(record_every, blow_up):
+  # The recorded steps run unchecked in the compiled loop first (step 6 is recorded at both
+  # record_every, step 4 only at 1): the run must stop at the step all the same.
+  def run(steps):
+    return training.run_batch(
+        lambda w, x: x @ w, jnp.zeros((1, 2, 2)), jnp.eye(2), jnp.array([0, 1]),
+        weights_fn=lambda step, hyper: jnp.where(step >= blow_up, 1e308, 1.0) * jnp.ones(2),
+        hyper=None, learning_rates=[0.5], steps=steps, record_every=record_every,
+        loss=sharp_gradient_loss, progress=False)
+  result = run(12)
+  assert result.diverged_step.tolist() == [blow_up]
+  recorded = result.record_steps
+  assert np.isfinite(result.history["loss"][0, recorded <= blow_up]).all()
+  assert np.isnan(result.history["loss"][0, recorded > blow_up]).all()
+  np.testing.assert_array_equal(result.params, run(blow_up).params)
+
+
+def test_a_run_beside_one_that_diverges_is_trained_alike():
+  # The diverging run makes its batch's chunk run again with every step checked: its
+  # neighbour's trajectory must not depend on that.
+  beside = {lr: run_spiral_grid([SpiralConfig(width=16, period=50, steps=400, seed=seed,
+                                              learning_rate=rate)
+                                 for seed, rate in [(0, 1.0), (1, lr)]],
+                                batch_size=2, progress=False)
+            for lr in (1.0, 1e300)}
+  assert beside[1e300][1].diverged_step == 1 and beside[1.0][1].diverged_step is None
+  calm, troubled = beside[1.0][0], beside[1e300][0]
+  for name in calm.history:
+    np.testing.assert_array_equal(calm.history[name], troubled.history[name])
+  jax.tree_util.tree_map(np.testing.assert_array_equal, calm.params, troubled.params)
 
 
 def test_huge_learning_rate_spiral_run_is_flagged():
